@@ -1,0 +1,8 @@
+using System.CommandLine;
+using Circuits.Cli;
+
+var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., TMLR): train, evaluate, compress and inspect circuits.")
+{
+    InfoCommand.Create(),
+};
+return root.Parse(args).Invoke();

@@ -1,0 +1,61 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Layers;
+
+/// <summary>
+/// Turns a raw parameter θ into non-negative weights according to a <see cref="Reparameterization"/>:
+/// clamp (w = θ, projected to ≥ <see cref="LogSpace.ClampMinimum"/> after each step), exp (w = e^θ) or softmax
+/// (w = softmax of θ over the dimensions each unit normalises over). Initial weights are U(low, high) in every case
+/// (θ = log of it for exp and softmax).
+/// </summary>
+public static class Parameterization
+{
+    /// <summary>Creates θ (on CPU, from <paramref name="generator"/>) whose weights are uniform in [low, high).</summary>
+    public static Tensor InitialUniform(long[] shape, Reparameterization reparameterization, Generator generator, double low = 0.01, double high = 0.99)
+    {
+        var u = torch.rand(shape, ScalarType.Float32, generator: generator).mul_(high - low).add_(low);
+        return reparameterization == Reparameterization.Clamp ? u : u.log_();
+    }
+
+    /// <summary>
+    /// The weights of θ. For softmax, <paramref name="normalizedDims"/> consecutive dimensions starting at
+    /// <paramref name="firstNormalizedDim"/> are normalised together.
+    /// </summary>
+    public static Tensor Weights(Tensor theta, Reparameterization reparameterization, int firstNormalizedDim, int normalizedDims = 1)
+    {
+        switch (reparameterization)
+        {
+            case Reparameterization.Clamp:
+                return theta.alias();
+            case Reparameterization.Exp:
+                return theta.exp();
+            case Reparameterization.Softmax:
+                if (normalizedDims == 1) return theta.softmax(firstNormalizedDim);
+                var shape = theta.shape;
+                var merged = shape.Take(firstNormalizedDim).Append(-1L).Concat(shape.Skip(firstNormalizedDim + normalizedDims)).ToArray();
+                using (var flat = theta.reshape(merged))
+                using (var soft = flat.softmax(firstNormalizedDim))
+                    return soft.reshape(shape);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(reparameterization));
+        }
+    }
+
+    /// <summary>The clamp projection: raises every element of θ to at least <see cref="LogSpace.ClampMinimum"/> (clamp only).</summary>
+    public static void Project(Parameter theta, Reparameterization reparameterization)
+    {
+        if (reparameterization != Reparameterization.Clamp) return;
+        using var _ = torch.no_grad();
+        theta.clamp_(LogSpace.ClampMinimum, float.PositiveInfinity);
+    }
+
+    /// <summary>Wraps <paramref name="initial"/> (consumed) as a trainable parameter on <paramref name="device"/>.</summary>
+    public static Parameter ToParameter(Tensor initial, Device device)
+    {
+        using var moved = initial.to(device);
+        initial.Dispose();
+        return new Parameter(moved.detach().clone(), requires_grad: true);
+    }
+}
