@@ -77,6 +77,9 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
+    protected override void RegisterComponents() { }
+
     /// <summary>The description the circuit was built from.</summary>
     public CircuitDescription Description { get; }
 

@@ -25,6 +25,9 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         register_buffer("row_offsets", RowOffsets, persistent: false);
     }
 
+    /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
+    protected override void RegisterComponents() { }
+
     /// <summary>D.</summary>
     public int Variables { get; }
 

@@ -29,6 +29,9 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
+    protected override void RegisterComponents() { }
+
     /// <summary>The folded layer this module computes.</summary>
     public FoldedLayerPlan Plan { get; }
 

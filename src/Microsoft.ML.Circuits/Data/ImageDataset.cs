@@ -1,0 +1,133 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Data;
+
+/// <summary>
+/// Images held in memory as bytes: image-major, then pixels in row-major order, then channels (so one image is
+/// H·W·C bytes and pixel d's channel c is at d·C + c). Values are categories 0..255. Labels are optional.
+/// </summary>
+public sealed class ImageDataset
+{
+    readonly byte[] pixels;
+    readonly int[]? labels;
+
+    /// <summary>Wraps <paramref name="pixels"/> (not copied).</summary>
+    public ImageDataset(int height, int width, int channels, byte[] pixels, int[]? labels = null, string name = "")
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
+        ArgumentNullException.ThrowIfNull(pixels);
+        int size = height * width * channels;
+        if (pixels.Length % size != 0)
+            throw new ArgumentException($"The pixel buffer ({pixels.Length} bytes) is not a whole number of {height}×{width}×{channels} images.", nameof(pixels));
+        if (labels is not null && labels.Length != pixels.Length / size)
+            throw new ArgumentException($"{labels.Length} labels for {pixels.Length / size} images.", nameof(labels));
+        Height = height; Width = width; Channels = channels;
+        this.pixels = pixels; this.labels = labels; Name = name;
+    }
+
+    /// <summary>A short name for messages (e.g. <c>mnist/train</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>Image height.</summary>
+    public int Height { get; }
+
+    /// <summary>Image width.</summary>
+    public int Width { get; }
+
+    /// <summary>Channels per pixel.</summary>
+    public int Channels { get; }
+
+    /// <summary>Number of images.</summary>
+    public int Count => pixels.Length / ImageSize;
+
+    /// <summary>Bytes per image: H·W·C.</summary>
+    public int ImageSize => Height * Width * Channels;
+
+    /// <summary>True when labels are present.</summary>
+    public bool HasLabels => labels is not null;
+
+    /// <summary>The bytes of image <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> Image(int index) => pixels.AsSpan(checked(index * ImageSize), ImageSize);
+
+    /// <summary>The label of image <paramref name="index"/>.</summary>
+    public int Label(int index) => labels is null ? throw new InvalidOperationException($"{Name} has no labels.") : labels[index];
+
+    /// <summary>A new dataset with the images at <paramref name="indices"/>, in that order (copied).</summary>
+    public ImageDataset Subset(IReadOnlyList<int> indices, string? name = null)
+    {
+        var copy = new byte[(long)indices.Count * ImageSize];
+        var subsetLabels = labels is null ? null : new int[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            Image(indices[i]).CopyTo(copy.AsSpan(i * ImageSize));
+            if (subsetLabels is not null) subsetLabels[i] = labels![indices[i]];
+        }
+        return new ImageDataset(Height, Width, Channels, copy, subsetLabels, name ?? Name);
+    }
+
+    /// <summary>The images whose label is <paramref name="label"/>.</summary>
+    public ImageDataset WithLabel(int label) =>
+        Subset(Enumerable.Range(0, Count).Where(i => Label(i) == label).ToList(), $"{Name}[label={label}]");
+
+    /// <summary>A batch as an int64 tensor (B, D, C) on <paramref name="device"/>, the circuit's input layout.</summary>
+    public Tensor Batch(ReadOnlySpan<int> indices, Device? device = null)
+    {
+        var buffer = new byte[(long)indices.Length * ImageSize];
+        for (int i = 0; i < indices.Length; i++)
+            Image(indices[i]).CopyTo(buffer.AsSpan(i * ImageSize));
+        using var bytes = torch.tensor(buffer, [indices.Length, Height * Width, Channels]);
+        return bytes.to(ScalarType.Int64, device ?? torch.CPU);
+    }
+
+    /// <summary>Images <paramref name="start"/>..start+count−1 as an int64 tensor (B, D, C).</summary>
+    public Tensor Batch(int start, int count, Device? device = null)
+    {
+        using var bytes = torch.tensor(pixels.AsSpan(start * ImageSize, count * ImageSize).ToArray(), [count, Height * Width, Channels]);
+        return bytes.to(ScalarType.Int64, device ?? torch.CPU);
+    }
+}
+
+/// <summary>Train, validation and test images of one dataset.</summary>
+/// <param name="Name">The dataset's name (e.g. <c>mnist</c>).</param>
+/// <param name="Train">Training images (validation images removed).</param>
+/// <param name="Valid">Validation images.</param>
+/// <param name="Test">Test images (the official test split).</param>
+public sealed record DatasetSplits(string Name, ImageDataset Train, ImageDataset Valid, ImageDataset Test)
+{
+    /// <summary>The validation fraction of the paper: 5 % of the training images.</summary>
+    public const double DefaultValidationFraction = 0.05;
+
+    /// <summary>The seed of the paper's validation split.</summary>
+    public const int DefaultSplitSeed = 42;
+
+    /// <summary>
+    /// Splits <paramref name="train"/> into training and validation images: a permutation is drawn with
+    /// <c>torch.randperm</c> from a CPU generator seeded with <paramref name="seed"/>; the last
+    /// int(fraction·N) images of it are the validation set (as <c>random_split(train, [N − n, n])</c> does).
+    /// Deterministic for a given seed.
+    /// </summary>
+    public static (ImageDataset Train, ImageDataset Valid) SplitValidation(ImageDataset train, double fraction = DefaultValidationFraction, int seed = DefaultSplitSeed)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (!(fraction > 0 && fraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The validation fraction must lie strictly between 0 and 1.");
+        int valid = (int)(fraction * train.Count);
+        if (valid < 1 || valid >= train.Count)
+            throw new ArgumentException($"A validation fraction of {fraction} of {train.Count} images leaves an empty training or validation set.", nameof(fraction));
+        var order = Permutation(train.Count, seed);
+        return (train.Subset(order[..^valid], train.Name), train.Subset(order[^valid..], ValidName(train.Name)));
+    }
+
+    static string ValidName(string name) => name.EndsWith("/train", StringComparison.Ordinal) ? name[..^6] + "/valid" : name + "/valid";
+
+    /// <summary>A permutation of 0..n−1 from <c>torch.randperm</c> with a CPU generator seeded <paramref name="seed"/>.</summary>
+    public static int[] Permutation(int n, long seed)
+    {
+        using var generator = new Generator((ulong)seed, torch.CPU);
+        using var permutation = torch.randperm(n, ScalarType.Int64, generator: generator);
+        return permutation.data<long>().Select(i => (int)i).ToArray();
+    }
+}

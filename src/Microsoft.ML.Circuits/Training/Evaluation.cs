@@ -1,0 +1,52 @@
+using Microsoft.ML.Circuits.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Training;
+
+/// <summary>Evaluation of a circuit on a dataset: mean log-likelihood and bits per dimension.</summary>
+public static class Evaluation
+{
+    /// <summary>Bits per dimension of a mean natural-log likelihood: −LL / (ln 2 · dimensions).</summary>
+    public static double BitsPerDimension(double meanLogLikelihood, int dimensions) => -meanLogLikelihood / (Math.Log(2) * dimensions);
+
+    /// <summary>The mean normalised log-likelihood (nats) of every image of <paramref name="data"/>, in batches, without gradients.</summary>
+    public static double MeanLogLikelihood(TensorizedCircuit circuit, ImageDataset data, int batchSize = 512)
+    {
+        ArgumentNullException.ThrowIfNull(circuit);
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) return double.NaN;
+        double total = 0;
+        foreach (var ll in LogLikelihoods(circuit, data, batchSize)) total += ll;
+        return total / data.Count;
+    }
+
+    /// <summary>The normalised log-likelihood of each image, in order.</summary>
+    public static double[] LogLikelihoods(TensorizedCircuit circuit, ImageDataset data, int batchSize = 512)
+    {
+        ArgumentNullException.ThrowIfNull(circuit);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        CheckShape(circuit.Description, data);
+        var result = new double[data.Count];
+        using var _ = torch.no_grad();
+        using var logZ = circuit.LogPartition();
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            int count = Math.Min(batchSize, data.Count - start);
+            var x = data.Batch(start, count, circuit.Device);
+            var ll = (circuit.LogCircuit(x) - logZ).to(ScalarType.Float64).cpu();
+            ll.data<double>().CopyTo(result.AsSpan(start, count));
+        }
+        return result;
+    }
+
+    /// <summary>Throws when the images do not have the shape the circuit models.</summary>
+    public static void CheckShape(CircuitDescription description, ImageDataset data)
+    {
+        if (data.Height != description.ImageHeight || data.Width != description.ImageWidth || data.Channels != description.Channels)
+            throw new ArgumentException(
+                $"{data.Name} holds {data.Height}×{data.Width}×{data.Channels} images but the circuit models {description.ImageHeight}×{description.ImageWidth}×{description.Channels}.", nameof(data));
+    }
+}
