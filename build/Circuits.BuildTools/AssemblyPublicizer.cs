@@ -3,7 +3,7 @@ using Mono.Cecil;
 namespace Circuits.BuildTools;
 
 /// <summary>
-/// Writes a reference copy of an assembly in which every type, method, field and nested type is public, so that a
+/// Writes a reference copy of an assembly in which internal types and members are public, so that a
 /// project can compile against members that are internal in the shipped assembly. Used only for ML.NET 5.0.1's
 /// model save/load surface; the real assembly is what runs, and the library declares
 /// <c>IgnoresAccessChecksToAttribute</c> for it.
@@ -27,18 +27,23 @@ public static class AssemblyPublicizer
         File.Move(temporary, output, overwrite: true);
     }
 
+    // Only what is internal is opened: internal becomes public and private protected becomes protected. Protected and
+    // protected internal members stay as they are (so that overrides in derived classes still match), and private
+    // members stay private.
     static void MakePublic(TypeDefinition type)
     {
-        if (type.IsNested) type.IsNestedPublic = true;
-        else type.IsPublic = true;
+        if (!type.IsNested) type.IsPublic = true;
+        else if (type.IsNestedAssembly || type.IsNestedFamilyOrAssembly) type.IsNestedPublic = true;
+        else if (type.IsNestedFamilyAndAssembly) type.IsNestedFamily = true;
         foreach (var method in type.Methods)
-            method.IsPublic = true;
+        {
+            if (method.IsAssembly) method.IsPublic = true;
+            else if (method.IsFamilyAndAssembly) method.IsFamily = true;
+        }
         foreach (var field in type.Fields)
         {
-            // Making a compiler-generated backing field public would clash with the property of the same name
-            // for some compilers; such fields are never needed.
-            if (field.Name.Contains('<')) continue;
-            field.IsPublic = true;
+            if (field.IsAssembly) field.IsPublic = true;
+            else if (field.IsFamilyAndAssembly) field.IsFamily = true;
         }
     }
 }

@@ -4,5 +4,7 @@ using Circuits.Cli;
 var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., TMLR): train, evaluate, compress and inspect circuits.")
 {
     InfoCommand.Create(),
+    BenchCommand.Create(),
+    TrainCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -31,7 +31,11 @@ public sealed record ModelMetadata
 /// <param name="Rank">The CP rank R.</param>
 /// <param name="RelativeErrors">Relative reconstruction error ‖W − Ŵ‖ / ‖W‖ of each compressed layer, in layer order.</param>
 /// <param name="Seconds">Wall time of the decomposition.</param>
-public sealed record CompressionReport(string SourceDescription, int Rank, IReadOnlyList<double> RelativeErrors, double Seconds);
+public sealed record CompressionReport(string SourceDescription, int Rank, IReadOnlyList<double> RelativeErrors, double Seconds)
+{
+    /// <summary>Test bits per dimension of the Tucker model, when its training report had one.</summary>
+    public double? SourceTestBitsPerDimension { get; init; }
+}
 
 /// <summary>
 /// A circuit with its weights and metadata: the unit that is saved, loaded, scored with and wrapped in ML.NET model

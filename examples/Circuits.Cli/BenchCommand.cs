@@ -1,0 +1,100 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.Circuits;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Circuits.Cli;
+
+/// <summary>
+/// <c>bench</c>: the performance protocol of docs/benchmarks.md. Random pixels in 0..255; warm-up steps; then the
+/// median over timed steps of one training step (log c(x) − log Z, backward, Adam, clamp: exactly what training does)
+/// and of one forward pass (log c(x), no gradients); images per second; the process's peak memory.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var circuit = new CircuitOptions();
+        var batchSize = new Option<int>("--batch-size") { Description = "Images per step", DefaultValueFactory = _ => 256 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps (the median is reported)", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels.");
+        circuit.AddTo(command);
+        command.Add(batchSize); command.Add(steps); command.Add(warmup); command.Add(device);
+        command.SetAction(result => Cli.Run(() =>
+        {
+            var description = circuit.Describe(result);
+            int b = result.GetValue(batchSize), n = result.GetValue(steps), w = result.GetValue(warmup);
+            if (b < 1) throw new ArgumentException("--batch-size must be at least 1.");
+            if (n < 1) throw new ArgumentException("--steps must be at least 1.");
+            if (w < 0) throw new ArgumentException("--warmup must be 0 or more.");
+            var target = ComputeDevice.Parse(result.GetValue(device)!);
+            var row = Run(description, b, n, w, target);
+            Print(Console.Out, [row]);
+        }));
+        return command;
+    }
+
+    public sealed record Row(CircuitDescription Description, long Parameters, int BatchSize, string Device, double TrainMs, double ForwardMs, double PeakGiB);
+
+    public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device)
+    {
+        using var circuit = new TensorizedCircuit(description, seed: 42, device: device);
+        using var optimizer = torch.optim.Adam(circuit.parameters(), lr: 0.01);
+        using var generator = new Generator(7, torch.CPU);
+        using var cpu = torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
+        using var x = cpu.to(device);
+
+        var train = new List<double>();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            {
+                optimizer.zero_grad();
+                var loss = -(circuit.LogCircuit(x) - circuit.LogPartition()).sum();
+                loss.backward();
+                optimizer.step();
+                circuit.ProjectParameters();
+                ComputeDevice.Synchronize(device);
+            }
+            if (i >= warmup) train.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        var forward = new List<double>();
+        using (torch.no_grad())
+        {
+            for (int i = 0; i < warmup + steps; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (var scope = NewDisposeScope())
+                {
+                    circuit.LogCircuit(x);
+                    ComputeDevice.Synchronize(device);
+                }
+                if (i >= warmup) forward.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+        double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
+        return new Row(description, circuit.ParameterCount.Total, batchSize, ComputeDevice.NameOf(device), Median(train), Median(forward), peak);
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    public static void Print(TextWriter output, IEnumerable<Row> rows)
+    {
+        var c = CultureInfo.InvariantCulture;
+        output.WriteLine("| region graph | layer | K | parameters | batch | device | train ms/step | train images/s | forward ms | peak GiB (process) |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {6:F1} | {7:N0} | {8:F1} | {9:F2} |",
+                Names.Of(r.Description.RegionGraph), Names.Of(r.Description.Layer), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
+                r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB));
+    }
+}

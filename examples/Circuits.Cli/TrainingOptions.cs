@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Circuits.Training;
+
+namespace Circuits.Cli;
+
+/// <summary>The optimisation, data and runtime options shared by <c>train</c> and <c>finetune</c> (the original's flags).</summary>
+internal sealed class TrainingOptions
+{
+    public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Data folder (mnist: the bundled sample; fashion_mnist: /usr/share/datasets/fashion-mnist; celeba: required)" };
+    public Option<double?> LearningRate { get; } = new("--lr") { Description = "Adam learning rate (default: 0.1 for PD, 0.01 otherwise, as in the paper)" };
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 256 };
+    public Option<int> MaxEpochs { get; } = new("--max-num-epochs") { Description = "Maximum epochs", DefaultValueFactory = _ => 200 };
+    public Option<int> Patience { get; } = new("--patience") { Description = "Early-stopping patience (epochs without validation improvement)", DefaultValueFactory = _ => 5 };
+    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the initialisation and the batch order", DefaultValueFactory = _ => 42 };
+    public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "Weight decay of the inner layers", DefaultValueFactory = _ => 0.0 };
+    public Option<int?> ValidFrequency { get; } = new("--valid-freq", "--valid_freq") { Description = "Validate every N batches instead of every epoch" };
+    public Option<int> T0 { get; } = new("--t0") { Description = "T_0 of the cosine warm-restart schedule (1 = constant learning rate)", DefaultValueFactory = _ => 1 };
+    public Option<double> EtaMin { get; } = new("--eta-min") { Description = "Minimum learning rate of the schedule", DefaultValueFactory = _ => 1e-4 };
+    public Option<int?> Gpu { get; } = new("--gpu") { Description = "Train on CUDA device N (same as --device cuda:N)" };
+    public Option<string?> Device { get; } = new("--device") { Description = "cpu | cuda | cuda:N (default cpu)" };
+    public Option<bool> ProgressBar { get; } = new("--progressbar") { Description = "Show a live progress bar", DefaultValueFactory = _ => false };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)" };
+    public Option<int?> Limit { get; } = new("--limit") { Description = "Use at most N training images (quick experiments)" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, Gpu, Device, ProgressBar, Threads, Limit })
+            command.Add(option);
+    }
+
+    public TorchSharp.torch.Device ResolveDevice(ParseResult result)
+    {
+        if (result.GetValue(Threads) is { } threads)
+        {
+            if (threads < 1) throw new ArgumentException("--threads must be at least 1.");
+            TorchSharp.torch.set_num_threads(threads);
+        }
+        string? device = result.GetValue(Device);
+        int? gpu = result.GetValue(Gpu);
+        if (device is not null && gpu is not null)
+            throw new ArgumentException("Give either --gpu or --device, not both.");
+        return ComputeDevice.Parse(device ?? (gpu is { } g ? $"cuda:{g}" : "cpu"));
+    }
+
+    public DatasetSplits LoadData(ParseResult result, string dataset, CircuitDescription description)
+    {
+        var imageOptions = new ImageFolderOptions { Size = description.ImageHeight, Channels = description.Channels };
+        if (description.ImageHeight != description.ImageWidth && Datasets.Normalize(dataset) == "celeba")
+            throw new ArgumentException("Image folders are resized to squares: use --image-size NxN.", "--image-size");
+        var data = Datasets.Load(dataset, result.GetValue(DataDir), imageOptions: imageOptions);
+        if (result.GetValue(Limit) is { } limit)
+        {
+            if (limit < 1) throw new ArgumentException("--limit must be at least 1.");
+            data = data with { Train = data.Train.Subset(Enumerable.Range(0, Math.Min(limit, data.Train.Count)).ToList()) };
+        }
+        return data;
+    }
+
+    public TrainerOptions Trainer(ParseResult result, RegionGraphKind graph, TorchSharp.torch.Device device) => new TrainerOptions
+    {
+        LearningRate = result.GetValue(LearningRate) ?? DefaultLearningRate(graph),
+        BatchSize = result.GetValue(BatchSize),
+        MaxEpochs = result.GetValue(MaxEpochs),
+        Patience = result.GetValue(Patience),
+        Seed = result.GetValue(Seed),
+        WeightDecay = result.GetValue(WeightDecay),
+        ValidationFrequency = result.GetValue(ValidFrequency),
+        T0 = result.GetValue(T0),
+        EtaMin = result.GetValue(EtaMin),
+        Device = ComputeDevice.NameOf(device),
+    }.Validate();
+
+    /// <summary>The paper's learning rates: 0.1 for Poon–Domingos, 0.01 for quad graphs and trees.</summary>
+    public static double DefaultLearningRate(RegionGraphKind graph) => graph == RegionGraphKind.PoonDomingos ? 0.1 : 0.01;
+
+    public static string Format(double value) => value.ToString("G", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Circuits.Training;
+using Spectre.Console;
+
+namespace Circuits.Cli;
+
+/// <summary>Runs <see cref="Trainer"/> with console progress, a JSON-lines log and checkpointing of the best model.</summary>
+internal static class TrainingRun
+{
+    public static TrainingReport Run(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, bool progressBar,
+        string logPath, Action<TensorizedCircuit, TrainingReport?> saveBest)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
+        using var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"data:       {data.Name}: {data.Train.Count} train, {data.Valid.Count} valid, {data.Test.Count} test images");
+        Console.WriteLine($"optimiser:  Adam lr {options.LearningRate.ToString(c)}, batch {options.BatchSize}, max {options.MaxEpochs} epochs, patience {options.Patience}, device {options.Device}");
+        Console.WriteLine($"log:        {logPath}");
+
+        void Epoch(EpochRecord e)
+        {
+            log.WriteLine(JsonSerializer.Serialize(new
+            {
+                epoch = e.Epoch, train_ll = Finite(e.TrainLogLikelihood), valid_ll = e.ValidLogLikelihood, train_bpd = Finite(e.TrainBitsPerDimension),
+                valid_bpd = e.ValidBitsPerDimension, seconds = e.Seconds, lr = e.LearningRate, improved = e.Improved,
+            }));
+            string train = double.IsNaN(e.TrainBitsPerDimension) ? "    -   " : e.TrainBitsPerDimension.ToString("F4", c);
+            string line = string.Format(c, "epoch {0,4}  train bpd {1}  valid bpd {2:F4}  {3,7:F1} s{4}", e.Epoch, train, e.ValidBitsPerDimension, e.Seconds, e.Improved ? "  *" : "");
+            if (progressBar) AnsiConsole.WriteLine(line); else Console.WriteLine(line);
+        }
+
+        var withCallbacks = options with { EpochCompleted = Epoch, Improved = (circuitNow, _) => saveBest(circuitNow, null) };
+        if (!progressBar)
+            return Trainer.Train(circuit, data, withCallbacks);
+
+        TrainingReport? report = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask("training", maxValue: 1);
+                report = Trainer.Train(circuit, data, withCallbacks with
+                {
+                    Progress = p =>
+                    {
+                        task.Description = string.Format(c, "epoch {0} batch {1}/{2} train bpd {3:F3} {4:N0} img/s", p.Epoch, p.Batch, p.Batches, p.TrainBitsPerDimension, p.ImagesPerSecond);
+                        task.MaxValue = p.Batches;
+                        task.Value = p.Batch;
+                    },
+                });
+            });
+        return report!;
+    }
+
+    static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    public static void PrintResult(TrainingReport report)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Format(c, "stopped:    {0} after {1} epochs; best epoch {2}; {3:F0} s", report.StopReason, report.Epochs, report.BestEpoch, report.Seconds));
+        Console.WriteLine(string.Format(c, "best train bpd {0:F4}  valid bpd {1:F4}  test bpd {2}", report.TrainBitsPerDimension, report.ValidBitsPerDimension,
+            double.IsNaN(report.TestBitsPerDimension) ? "n/a" : report.TestBitsPerDimension.ToString("F4", c)));
+    }
+}

@@ -1,0 +1,152 @@
+using Microsoft.ML.Circuits.Structure;
+using Microsoft.ML.Circuits.Training;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits;
+
+/// <summary>
+/// What the density and anomaly transformers share: a trained circuit, the pixel column it reads, batched scoring,
+/// and persistence into ML.NET model zips (the circuit payload — the same bytes the command line writes — is one
+/// binary stream of the transformer's folder in the zip).
+/// </summary>
+public abstract class CircuitTransformerBase : ITransformer, IDisposable
+{
+    readonly object scoring = new();
+    Tensor? logPartition;
+
+    private protected CircuitTransformerBase(IHostEnvironment env, string name, CircuitModel model, string inputColumnName,
+        ChannelLayout layout, float pixelScale, int scoringBatchSize)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        Host = env.Register(name);
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        if (scoringBatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(scoringBatchSize), scoringBatchSize, "ScoringBatchSize must be at least 1.");
+        var d = model.Description;
+        Pixels = PixelColumn.Resolve(inputColumnName, new VectorDataViewType(NumberDataViewType.Single, d.ImageHeight * d.ImageWidth * d.Channels),
+            d.ImageHeight, d.ImageWidth, d.Channels, layout, pixelScale, d.Categories);
+        ScoringBatchSize = scoringBatchSize;
+    }
+
+    private protected IHost Host { get; }
+
+    internal CircuitModel Model { get; }
+
+    internal PixelColumn Pixels { get; }
+
+    internal int ScoringBatchSize { get; }
+
+    internal abstract ScoreColumns Outputs { get; }
+
+    /// <summary>The description of the circuit (region graph, layers, K, image shape).</summary>
+    public CircuitDescription Description => Model.Description;
+
+    /// <summary>Parameter counts of the circuit (the paper's count and the trainable count).</summary>
+    public ParameterCount ParameterCount => Model.Circuit.ParameterCount;
+
+    /// <summary>The training run that produced the weights (null if none is recorded).</summary>
+    public TrainingReport? TrainingReport => Model.Metadata.Training;
+
+    /// <summary>How the weights were derived by compression (null unless compressed).</summary>
+    public CompressionReport? CompressionReport => Model.Metadata.Compression;
+
+    /// <summary>The name of the pixel column.</summary>
+    public string InputColumnName => Pixels.Name;
+
+    /// <summary>The circuit itself, for direct use with TorchSharp tensors (owned by the transformer).</summary>
+    public TensorizedCircuit Circuit => Model.Circuit;
+
+    /// <summary>Always true: the transformer maps rows one to one.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc />
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        Pixels.CheckSchema(inputSchema);
+        return MakeOutputSchema(inputSchema);
+    }
+
+    /// <inheritdoc />
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return new CircuitRowMapper(inputSchema, this);
+    }
+
+    /// <summary>Adds the score columns; scores are computed in batches of <see cref="ScoringBatchSize"/> rows as a cursor moves.</summary>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new CircuitScoredDataView(input, this);
+    }
+
+    internal DataViewSchema MakeOutputSchema(DataViewSchema inputSchema)
+    {
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(inputSchema);
+        foreach (var (name, type) in Outputs.Columns) builder.AddColumn(name, type);
+        return builder.ToSchema();
+    }
+
+    /// <summary>Normalised log-likelihoods of <paramref name="count"/> images (D·C bytes each) into <paramref name="destination"/>.</summary>
+    internal void Score(byte[] pixels, int count, double[] destination)
+    {
+        var d = Description;
+        lock (scoring)
+        {
+            using var _ = torch.no_grad();
+            using var scope = NewDisposeScope();
+            logPartition ??= Model.Circuit.LogPartition().DetachFromDisposeScope();
+            var bytes = torch.tensor(pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
+            var x = bytes.to(ScalarType.Int64, Model.Circuit.Device);
+            var ll = (Model.Circuit.LogCircuit(x) - logPartition).to(ScalarType.Float64).cpu();
+            var values = ll.data<double>();
+            for (int i = 0; i < count; i++) destination[i] = values[i];
+        }
+    }
+
+    /// <summary>Bits per dimension of a log-likelihood: −LL / (ln 2 · H·W·C).</summary>
+    internal double BitsPerDimension(double logLikelihood) => Evaluation.BitsPerDimension(logLikelihood, Description.Dimensions);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
+
+    private protected abstract void SaveModel(ModelSaveContext ctx);
+
+    /// <summary>Writes the shared part: column, layout, scale, batch size, then the circuit payload as a binary stream.</summary>
+    private protected void SaveCommon(ModelSaveContext ctx)
+    {
+        ctx.SaveNonEmptyString(Pixels.Name);
+        ctx.Writer.Write((int)Pixels.Layout);
+        ctx.Writer.Write(Pixels.Scale);
+        ctx.Writer.Write(ScoringBatchSize);
+        ctx.SaveBinaryStream(CircuitStreamName, writer => Model.Save(writer.BaseStream));
+    }
+
+    internal const string CircuitStreamName = "Circuit.bin";
+
+    /// <summary>Reads what <see cref="SaveCommon"/> wrote.</summary>
+    private protected static (string Column, ChannelLayout Layout, float Scale, int BatchSize, CircuitModel Model) LoadCommon(ModelLoadContext ctx)
+    {
+        string column = ctx.LoadNonEmptyString();
+        var layout = (ChannelLayout)ctx.Reader.ReadInt32();
+        if (!Enum.IsDefined(layout)) throw new InvalidDataException($"The model zip is corrupt: unknown channel layout {(int)layout}.");
+        float scale = ctx.Reader.ReadSingle();
+        int batch = ctx.Reader.ReadInt32();
+        CircuitModel? model = null;
+        if (!ctx.TryLoadBinaryStream(CircuitStreamName, reader => model = CircuitModel.Load(reader.BaseStream, torch.CPU, $"the model zip's {CircuitStreamName}")))
+            throw new InvalidDataException($"The model zip has no {CircuitStreamName} stream for its probabilistic circuit.");
+        return (column, layout, scale, batch, model!);
+    }
+
+    /// <summary>Frees the circuit's tensors.</summary>
+    public void Dispose()
+    {
+        logPartition?.Dispose();
+        Model.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

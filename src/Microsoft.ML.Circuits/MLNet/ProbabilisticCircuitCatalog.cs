@@ -1,0 +1,68 @@
+using Microsoft.ML.Circuits;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML;
+
+/// <summary>Entry points of Microsoft.ML.Circuits on ML.NET's catalogs.</summary>
+public static class ProbabilisticCircuitCatalog
+{
+    /// <summary>
+    /// Fits a tensorized probabilistic circuit (Loconte et al., TMLR) to the images in a pixel column and adds their
+    /// exact, normalised log-likelihood and bits per dimension.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">What to fit; see <see cref="ProbabilisticCircuitOptions"/> for the defaults.</param>
+    public static ProbabilisticCircuitEstimator ProbabilisticCircuit(this TransformsCatalog catalog, ProbabilisticCircuitOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new ProbabilisticCircuitEstimator(CatalogUtils.GetEnvironment(catalog), options);
+    }
+
+    /// <summary>Fits a probabilistic circuit with the most common options; everything else takes the defaults of <see cref="ProbabilisticCircuitOptions"/>.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The log-likelihood column to add (a <c>BitsPerDimension</c> column is added too).</param>
+    /// <param name="inputColumnName">The pixel column: a known-size vector of Single (0..255, or 0..1 with <paramref name="pixelScale"/> 255) or Byte.</param>
+    /// <param name="regionGraph">The region graph.</param>
+    /// <param name="layer">The sum-product layer.</param>
+    /// <param name="units">K, units per region.</param>
+    /// <param name="maxEpochs">Maximum training epochs (early stopping usually ends training sooner).</param>
+    /// <param name="learningRate">Adam's learning rate.</param>
+    /// <param name="pixelScale">1 for 0..255 values, 255 for 0..1 values.</param>
+    /// <param name="device"><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</param>
+    public static ProbabilisticCircuitEstimator ProbabilisticCircuit(this TransformsCatalog catalog,
+        string outputColumnName = "LogLikelihood", string inputColumnName = "Pixels",
+        RegionGraphKind regionGraph = RegionGraphKind.QuadGraph, LayerKind layer = LayerKind.CP, int units = 16,
+        int maxEpochs = 200, double learningRate = 0.01, float pixelScale = 1f, string device = "cpu") =>
+        catalog.ProbabilisticCircuit(new ProbabilisticCircuitOptions
+        {
+            OutputColumnName = outputColumnName, InputColumnName = inputColumnName, RegionGraph = regionGraph, Layer = layer,
+            Units = units, MaxEpochs = maxEpochs, LearningRate = learningRate, PixelScale = pixelScale, Device = device,
+        });
+
+    /// <summary>
+    /// Trains a probabilistic circuit as an anomaly detector: <c>Score</c> is each image's bits per dimension (higher =
+    /// more anomalous) and <c>PredictedLabel</c> flags scores above a quantile of the training scores.
+    /// </summary>
+    /// <param name="catalog">The anomaly-detection trainers catalog.</param>
+    /// <param name="options">What to fit; see <see cref="ProbabilisticCircuitAnomalyOptions"/>.</param>
+    public static ProbabilisticCircuitAnomalyTrainer ProbabilisticCircuit(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog,
+        ProbabilisticCircuitAnomalyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new ProbabilisticCircuitAnomalyTrainer(CatalogUtils.GetEnvironment(catalog), options);
+    }
+
+    /// <summary>Trains a probabilistic-circuit anomaly detector with the most common options.</summary>
+    /// <param name="catalog">The anomaly-detection trainers catalog.</param>
+    /// <param name="inputColumnName">The pixel column.</param>
+    /// <param name="units">K, units per region.</param>
+    /// <param name="maxEpochs">Maximum training epochs.</param>
+    /// <param name="thresholdQuantile">Quantile of the training scores used as the threshold.</param>
+    /// <param name="pixelScale">1 for 0..255 values, 255 for 0..1 values.</param>
+    public static ProbabilisticCircuitAnomalyTrainer ProbabilisticCircuit(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog,
+        string inputColumnName = "Pixels", int units = 16, int maxEpochs = 200, double thresholdQuantile = 0.95, float pixelScale = 1f) =>
+        catalog.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
+        {
+            InputColumnName = inputColumnName, Units = units, MaxEpochs = maxEpochs, ThresholdQuantile = thresholdQuantile, PixelScale = pixelScale,
+        });
+}

@@ -1,0 +1,123 @@
+namespace Microsoft.ML.Circuits;
+
+/// <summary>How the channels of a pixel vector are laid out.</summary>
+public enum ChannelLayout
+{
+    /// <summary>Channel-major (C, H, W): all of channel 0, then channel 1, … (ML.NET's <c>ExtractPixels</c> default).</summary>
+    Planar,
+    /// <summary>Pixel-major (H, W, C): the channels of a pixel are adjacent (<c>ExtractPixels(interleavePixelColors: true)</c>).</summary>
+    Interleaved,
+}
+
+/// <summary>
+/// Options of <see cref="ProbabilisticCircuitEstimator"/>: which column holds the pixels, what circuit to build and
+/// how to train it. The defaults are the paper's settings: a quad graph with CP layers (K = 16), Adam with learning
+/// rate 0.01, batch 256, at most 200 epochs, early stopping with patience 5 on a 5 % validation split (seed 42),
+/// mixing layers frozen at 0.5, clamp reparameterisation.
+/// </summary>
+public class ProbabilisticCircuitOptions
+{
+    /// <summary>The input column: a known-size vector of <see cref="float"/> or <see cref="byte"/> pixel values (default <c>Pixels</c>).</summary>
+    public string InputColumnName { get; set; } = "Pixels";
+
+    /// <summary>The output column of the normalised log-likelihood (natural log), <see cref="float"/> (default <c>LogLikelihood</c>).</summary>
+    public string OutputColumnName { get; set; } = "LogLikelihood";
+
+    /// <summary>The output column of the bits per dimension −LL / (ln 2 · H·W·C), <see cref="float"/> (default <c>BitsPerDimension</c>).</summary>
+    public string BitsPerDimensionColumnName { get; set; } = "BitsPerDimension";
+
+    /// <summary>The region graph (default <see cref="RegionGraphKind.QuadGraph"/>).</summary>
+    public RegionGraphKind RegionGraph { get; set; } = RegionGraphKind.QuadGraph;
+
+    /// <summary>The sum-product layer (default <see cref="LayerKind.CP"/>).</summary>
+    public LayerKind Layer { get; set; } = LayerKind.CP;
+
+    /// <summary>K, units per region (default 16).</summary>
+    public int Units { get; set; } = 16;
+
+    /// <summary>Units of the categorical input layer; null (default) means <see cref="Units"/>.</summary>
+    public int? InputUnits { get; set; }
+
+    /// <summary>Rank R of <see cref="LayerKind.UncollapsedCP"/> layers.</summary>
+    public int? Rank { get; set; }
+
+    /// <summary>Distance between Poon–Domingos cut points (default 4).</summary>
+    public int PoonDomingosDelta { get; set; } = RegionGraphs.PoonDomingos.DefaultDelta;
+
+    /// <summary>Repetitions of a random binary tree (default 1).</summary>
+    public int Replicas { get; set; } = 1;
+
+    /// <summary>Reparameterisation of the inner weights (default <see cref="Circuits.Reparameterization.Clamp"/>).</summary>
+    public Reparameterization Reparameterization { get; set; } = Reparameterization.Clamp;
+
+    /// <summary>Which mixing layers stay at 0.5 (default <see cref="MixingFreeze.All"/>).</summary>
+    public MixingFreeze FreezeMixingLayers { get; set; } = MixingFreeze.All;
+
+    /// <summary>Image height; null (default) takes it from the column's dimensions, or a square image.</summary>
+    public int? ImageHeight { get; set; }
+
+    /// <summary>Image width; null (default) takes it from the column's dimensions, or a square image.</summary>
+    public int? ImageWidth { get; set; }
+
+    /// <summary>Channels per pixel; null (default) takes it from the column's dimensions, else 1.</summary>
+    public int? Channels { get; set; }
+
+    /// <summary>Layout of multi-channel vectors (default <see cref="Circuits.ChannelLayout.Planar"/>, as <c>ExtractPixels</c> writes them).</summary>
+    public ChannelLayout ChannelLayout { get; set; } = ChannelLayout.Planar;
+
+    /// <summary>Factor that maps column values to 0..255: 1 (default) for 0..255 values, 255 for 0..1 values.</summary>
+    public float PixelScale { get; set; } = 1f;
+
+    /// <summary>Maximum training epochs (default 200).</summary>
+    public int MaxEpochs { get; set; } = 200;
+
+    /// <summary>Training batch size (default 256).</summary>
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>Adam learning rate (default 0.01; the paper used 0.1 for Poon–Domingos).</summary>
+    public double LearningRate { get; set; } = 0.01;
+
+    /// <summary>Early-stopping patience in epochs (default 5).</summary>
+    public int Patience { get; set; } = 5;
+
+    /// <summary>Fraction of the fitted rows held out for early stopping (default 0.05).</summary>
+    public double ValidationFraction { get; set; } = Data.DatasetSplits.DefaultValidationFraction;
+
+    /// <summary>Seed of the initialisation, the validation split and the batch order (default 42).</summary>
+    public int Seed { get; set; } = 42;
+
+    /// <summary>Where to train and score: <c>cpu</c> (default), <c>cuda</c> or <c>cuda:N</c>. Loaded models score on the CPU.</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Rows scored per batch when transforming (default 256).</summary>
+    public int ScoringBatchSize { get; set; } = 256;
+
+    /// <summary>
+    /// Start from this trained transformer's circuit instead of a fresh one and keep training it (fine-tuning, e.g.
+    /// after <see cref="ProbabilisticCircuitTransformer.CompressTucker"/>). Its description replaces the circuit
+    /// options above; the clamp projection is applied once before training, as the original fine-tuning does.
+    /// </summary>
+    public ProbabilisticCircuitTransformer? InitialModel { get; set; }
+
+    /// <summary>Called after every epoch with its metrics (for progress reporting).</summary>
+    public Action<Training.EpochRecord>? EpochCompleted { get; set; }
+}
+
+/// <summary>Options of the anomaly-detection trainer: the circuit options plus the threshold rule.</summary>
+public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
+{
+    /// <summary>The output column of the anomaly score (bits per dimension: higher = less likely = more anomalous), default <c>Score</c>.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>The output column of the predicted label (Score above the threshold), default <c>PredictedLabel</c>.</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+    /// <summary>
+    /// The threshold is this quantile of the training rows' scores (default 0.95: about 5 % of training-like rows are
+    /// flagged). Must lie in (0, 1].
+    /// </summary>
+    public double ThresholdQuantile { get; set; } = 0.95;
+
+    /// <summary>An explicit threshold on the score; overrides <see cref="ThresholdQuantile"/> when set.</summary>
+    public float? Threshold { get; set; }
+}

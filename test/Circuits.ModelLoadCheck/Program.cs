@@ -1,0 +1,48 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Data;
+
+// Usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count>
+// Prints one line per image: the Single and Boolean columns the model adds, from Transform (a full cursor pass) and
+// then from a PredictionEngine, as round-trip text.
+if (args.Length != 3)
+{
+    Console.Error.WriteLine("usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count>");
+    return 2;
+}
+var context = new MLContext(seed: 1);
+var model = context.Model.Load(args[0], out var savedSchema);
+var (count, rows, columns, pixels) = IdxFile.ReadImages(args[1]);
+int n = Math.Min(count, int.Parse(args[2], CultureInfo.InvariantCulture));
+var images = Enumerable.Range(0, n).Select(i => new Image { Pixels = pixels.AsSpan(i * rows * columns, rows * columns).ToArray().Select(b => (float)b).ToArray() }).ToList();
+var data = context.Data.LoadFromEnumerable(images);
+var scored = model.Transform(data);
+var added = scored.Schema.Where(c => data.Schema.GetColumnOrNull(c.Name) is null || data.Schema[c.Name].Index != c.Index).ToList();
+Console.WriteLine("columns " + string.Join(" ", added.Select(c => $"{c.Name}:{c.Type}")));
+using (var cursor = scored.GetRowCursor(added))
+{
+    var getters = added.Select(c => c.Type == BooleanDataViewType.Instance
+        ? (Func<string>)(() => { bool v = false; cursor.GetGetter<bool>(c)(ref v); return v ? "true" : "false"; })
+        : () => { float v = 0; cursor.GetGetter<float>(c)(ref v); return v.ToString("R", CultureInfo.InvariantCulture); }).ToList();
+    while (cursor.MoveNext())
+        Console.WriteLine("transform " + string.Join(" ", getters.Select(g => g())));
+}
+var engine = context.Model.CreatePredictionEngine<Image, Prediction>(model);
+foreach (var image in images)
+{
+    var p = engine.Predict(image);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"engine {p.LogLikelihood:R} {p.BitsPerDimension:R}"));
+}
+return 0;
+
+sealed class Image
+{
+    [VectorType(784)] public float[] Pixels { get; set; } = [];
+}
+
+sealed class Prediction
+{
+    public float LogLikelihood { get; set; }
+    public float BitsPerDimension { get; set; }
+}
