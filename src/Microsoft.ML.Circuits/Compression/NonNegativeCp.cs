@@ -6,11 +6,11 @@ namespace Microsoft.ML.Circuits.Compression;
 /// <summary>Options of the non-negative CP decomposition.</summary>
 public sealed record NonNegativeCpOptions
 {
-    /// <summary>Maximum HALS sweeps (one sweep updates every column of the three factors once). Default 1000.</summary>
-    public int MaxIterations { get; init; } = 1000;
+    /// <summary>Maximum HALS sweeps (one sweep updates every column of the three factors once). Default 3000.</summary>
+    public int MaxIterations { get; init; } = 3000;
 
-    /// <summary>Stop when no fold's relative error improved by more than this in a sweep. Default 1e−7.</summary>
-    public double Tolerance { get; init; } = 1e-7;
+    /// <summary>Stop when no fold's relative error improved by more than this in a sweep. Default 1e−9.</summary>
+    public double Tolerance { get; init; } = 1e-9;
 
     /// <summary>Seed of the random initialisation. Default 0.</summary>
     public int Seed { get; init; }
@@ -112,8 +112,9 @@ public static class NonNegativeCp
                 UpdateMode(b, torch.einsum("fijo,fir,for->fjr", x, a, c), Gram(a).mul(Gram(c)), floor);
                 var mc = torch.einsum("fijo,fir,fjr->for", x, a, b);
                 UpdateMode(c, mc, Gram(a).mul(Gram(b)), floor);
-                Balance(a, b, c);
+                // ⟨W, Ŵ⟩ = Σ M_C ∘ C holds for the factors M_C was computed from, so measure before rebalancing.
                 var error = RelativeErrors(normSquared, mc.mul(c).sum([1, 2]), a, b, c);
+                Balance(a, b, c);
                 bool converged = (previous - error).le(options.Tolerance).all().item<bool>();
                 previous.copy_(error);
                 if (converged) break;

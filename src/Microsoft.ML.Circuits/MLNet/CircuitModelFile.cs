@@ -52,9 +52,12 @@ public static class CircuitModelFile
         {
             loaded = mlContext.Model.Load(path, out _);
         }
-        catch (Exception e) when (e is not InvalidDataException && e is not FileNotFoundException)
+        catch (Exception e) when (e is not FileNotFoundException)
         {
-            throw new InvalidDataException($"{path} is not a readable ML.NET model zip: {e.Message}", e);
+            // ML.NET wraps a loader's exception in reflection exceptions: report the innermost reason.
+            var reason = e;
+            while (reason.InnerException is not null && reason is not InvalidDataException) reason = reason.InnerException;
+            throw new InvalidDataException($"{path} is not a readable circuit model zip: {reason.Message}", e);
         }
         return Find(loaded) ?? throw new InvalidDataException($"{path} is an ML.NET model, but it holds no probabilistic circuit.");
     }

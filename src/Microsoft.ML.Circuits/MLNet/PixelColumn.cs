@@ -82,7 +82,7 @@ internal sealed class PixelColumn
     public void CheckSchema(DataViewSchema schema)
     {
         var column = schema.GetColumnOrNull(Name)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{Name}' not found; expected {Expected}.");
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Input column '{Name}' not found ({Expected} is expected); the data has: {string.Join(", ", schema.Select(c => c.Name))}.");
         CheckType(column.Type);
     }
 

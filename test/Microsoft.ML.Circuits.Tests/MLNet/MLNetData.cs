@@ -9,7 +9,8 @@ internal static class MLNetData
     public sealed class Digit
     {
         [VectorType(1, 28, 28)] public float[] Pixels { get; set; } = [];
-        public bool Label { get; set; }
+        /// <summary>1 for an anomaly, 0 otherwise (ML.NET's anomaly evaluator reads a Single label).</summary>
+        public float Label { get; set; }
     }
 
     public sealed class FlatDigit
@@ -38,7 +39,7 @@ internal static class MLNetData
         Enumerable.Range(0, count).Select(i => new Digit
         {
             Pixels = source.Image(i).ToArray().Select(b => b * scale).ToArray(),
-            Label = label?.Invoke(source.Label(i)) ?? false,
+            Label = label?.Invoke(source.Label(i)) == true ? 1f : 0f,
         }).ToList();
 
     public static ProbabilisticCircuitOptions SmallOptions() => new()
