@@ -6,5 +6,8 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
     InfoCommand.Create(),
     BenchCommand.Create(),
     TrainCommand.Create(),
+    TestCommand.Create(),
+    CompressCommand.Create(),
+    FinetuneCommand.Create(),
 };
 return root.Parse(args).Invoke();

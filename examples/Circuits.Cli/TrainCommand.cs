@@ -8,7 +8,7 @@ namespace Circuits.Cli;
 /// <summary>
 /// <c>train</c>: the original <c>training.py</c>. Trains a circuit with Adam and early stopping, saves the best model
 /// to <c>&lt;model-dir&gt;/models/&lt;dataset&gt;/&lt;rg&gt;/&lt;layer&gt;/&lt;input-type&gt;/&lt;reparam&gt;/k_&lt;K&gt;/lr_&lt;lr&gt;/b_&lt;B&gt;/&lt;dd_MM_yyyy_HH_mm_ss&gt;.zip</c>
-/// (and a JSON-lines log under <c>&lt;model-dir&gt;/logs/</c> on the same path), and prints the best train / valid / test bpd.
+/// (an ML.NET model zip; and a JSON-lines log under <c>&lt;model-dir&gt;/logs/</c> on the same path), and prints the best train / valid / test bpd.
 /// </summary>
 internal static class TrainCommand
 {

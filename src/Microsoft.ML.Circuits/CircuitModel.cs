@@ -35,6 +35,9 @@ public sealed record CompressionReport(string SourceDescription, int Rank, IRead
 {
     /// <summary>Test bits per dimension of the Tucker model, when its training report had one.</summary>
     public double? SourceTestBitsPerDimension { get; init; }
+
+    /// <summary>Test bits per dimension right after compression, when it was measured.</summary>
+    public double? TestBitsPerDimension { get; init; }
 }
 
 /// <summary>
@@ -219,6 +222,18 @@ public sealed class CircuitModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"Model file not found: {path}", path);
         using var stream = new BufferedStream(File.OpenRead(path), 1 << 20);
         return Load(stream, device, path);
+    }
+
+    /// <summary>A copy of the model (weights and metadata) whose circuit lives on <paramref name="device"/>.</summary>
+    public CircuitModel CopyTo(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        var copy = new TensorizedCircuit(Description, Circuit.Plan, seed: 0, device: device);
+        using var _ = torch.no_grad();
+        var source = Circuit.state_dict();
+        foreach (var (name, target) in copy.state_dict())
+            target.copy_(source[name]);
+        return new CircuitModel(copy, Metadata);
     }
 
     /// <summary>Disposes the circuit.</summary>

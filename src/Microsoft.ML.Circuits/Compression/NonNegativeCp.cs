@@ -9,8 +9,8 @@ public sealed record NonNegativeCpOptions
     /// <summary>Maximum HALS sweeps (one sweep updates every column of the three factors once). Default 3000.</summary>
     public int MaxIterations { get; init; } = 3000;
 
-    /// <summary>Stop when no fold's relative error improved by more than this in a sweep. Default 1e−9.</summary>
-    public double Tolerance { get; init; } = 1e-9;
+    /// <summary>Stop when the relative error of all folds together improved by no more than this fraction of itself in a sweep. Default 1e−6.</summary>
+    public double Tolerance { get; init; } = 1e-6;
 
     /// <summary>Seed of the random initialisation. Default 0.</summary>
     public int Seed { get; init; }
@@ -45,8 +45,8 @@ public sealed record CpFactors(Tensor A, Tensor B, Tensor C, double[] RelativeEr
 /// <para>
 /// Initialisation: uniform random factors (seeded), scaled so that the initial reconstruction has the norm of W.
 /// When R ≥ I·J the decomposition is built exactly instead (component (i, j) takes A = e_i, B = e_j, C = W[i, j, :]).
-/// Stopping: after <see cref="NonNegativeCpOptions.MaxIterations"/> sweeps or when no fold's relative error improves
-/// by more than <see cref="NonNegativeCpOptions.Tolerance"/>. The relative error is tracked cheaply through
+/// Stopping: after <see cref="NonNegativeCpOptions.MaxIterations"/> sweeps or when the relative error of all folds
+/// together, ‖W − Ŵ‖ / ‖W‖, improves by no more than <see cref="NonNegativeCpOptions.Tolerance"/> times itself. The relative error is tracked cheaply through
 /// ‖W − Ŵ‖² = ‖W‖² − 2⟨M_C, C⟩ + Σ (AᵀA ∘ BᵀB ∘ CᵀC).
 /// </para>
 /// </summary>
@@ -104,7 +104,7 @@ public static class NonNegativeCp
             var scale = (normSquared.sqrt() / reconstructionNorm).pow(1.0 / 3).view(f, 1, 1);
             a = a * scale; b = b * scale; c = c * scale;
 
-            var previous = torch.full([f], double.PositiveInfinity, ScalarType.Float64, x.device);
+            double previous = double.PositiveInfinity, squaredNorm = normSquared.sum().item<double>();
             for (iterations = 1; iterations <= options.MaxIterations; iterations++)
             {
                 using var sweep = NewDisposeScope();
@@ -113,10 +113,10 @@ public static class NonNegativeCp
                 var mc = torch.einsum("fijo,fir,fjr->for", x, a, b);
                 UpdateMode(c, mc, Gram(a).mul(Gram(b)), floor);
                 // ⟨W, Ŵ⟩ = Σ M_C ∘ C holds for the factors M_C was computed from, so measure before rebalancing.
-                var error = RelativeErrors(normSquared, mc.mul(c).sum([1, 2]), a, b, c);
+                double error = Math.Sqrt(Residuals(normSquared, mc.mul(c).sum([1, 2]), a, b, c).sum().item<double>() / Math.Max(squaredNorm, 1e-300));
                 Balance(a, b, c);
-                bool converged = (previous - error).le(options.Tolerance).all().item<bool>();
-                previous.copy_(error);
+                bool converged = previous - error <= error * options.Tolerance;
+                previous = error;
                 if (converged) break;
             }
             iterations = Math.Min(iterations, options.MaxIterations);
@@ -165,10 +165,10 @@ public static class NonNegativeCp
         c.mul_(geometric / nc);
     }
 
-    static Tensor RelativeErrors(Tensor normSquared, Tensor inner, Tensor a, Tensor b, Tensor c)
+    /// <summary>‖W_f − Ŵ_f‖² per fold, from ‖W‖², ⟨W, Ŵ⟩ and the factors' Gram matrices.</summary>
+    static Tensor Residuals(Tensor normSquared, Tensor inner, Tensor a, Tensor b, Tensor c)
     {
         var reconstructionSquared = Gram(a).mul(Gram(b)).mul(Gram(c)).sum([1, 2]);
-        var residual = (normSquared - 2 * inner + reconstructionSquared).clamp_min(0);
-        return (residual / normSquared.clamp_min(1e-300)).sqrt();
+        return (normSquared - 2 * inner + reconstructionSquared).clamp_min(0);
     }
 }

@@ -92,7 +92,9 @@ internal static class CircuitFitting
                 Device = ComputeDevice.NameOf(device),
                 EpochCompleted = record =>
                 {
-                    channel.Info($"epoch {record.Epoch}: train bpd {record.TrainBitsPerDimension:F4}, valid bpd {record.ValidBitsPerDimension:F4}, {record.Seconds:F1} s");
+                    channel.Info(record.Epoch == 0
+                        ? $"before training: valid bpd {record.ValidBitsPerDimension:F4}"
+                        : $"epoch {record.Epoch}: train bpd {record.TrainBitsPerDimension:F4}, valid bpd {record.ValidBitsPerDimension:F4}, {record.Seconds:F1} s");
                     options.EpochCompleted?.Invoke(record);
                 },
             };

@@ -33,7 +33,8 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
 
     private protected IHost Host { get; }
 
-    internal CircuitModel Model { get; }
+    /// <summary>The circuit, its weights and its metadata (owned by the transformer).</summary>
+    public CircuitModel Model { get; }
 
     internal PixelColumn Pixels { get; }
 

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Compression;
+using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Circuits.Training;
+
+namespace Circuits.Cli;
+
+/// <summary>
+/// <c>compress</c>: the original <c>compression.py</c>. Rewrites a trained Tucker model as an uncollapsed-CP model of
+/// rank R, writes <c>&lt;save-model-dir&gt;/rank_&lt;R&gt;.zip</c>, prints each layer's relative reconstruction
+/// error and, with a dataset, the test bpd right after compression.
+/// </summary>
+internal static class CompressCommand
+{
+    public static Command Create()
+    {
+        var tuckerPath = new Option<string>("--tucker-model-path") { Description = "The trained Tucker model zip", Required = true };
+        var saveDir = new Option<string>("--save-model-dir") { Description = "Folder for rank_<R>.zip", Required = true };
+        var rank = new Option<int>("--rank") { Description = "CP rank R", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = "Evaluate the compressed model on this dataset's test split" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the decomposition's initialisation", DefaultValueFactory = _ => 42 };
+        var iterations = new Option<int>("--max-iterations") { Description = "Maximum HALS sweeps per layer", DefaultValueFactory = _ => new NonNegativeCpOptions().MaxIterations };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var gpu = new Option<int?>("--gpu") { Description = "Same as --device cuda:N" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing rank_<R>.zip", DefaultValueFactory = _ => false };
+        var command = new Command("compress", "Compress the Tucker layers of a trained model into rank-R CP layers.")
+        {
+            tuckerPath, saveDir, rank, dataset, dataDir, seed, iterations, device, gpu, overwrite,
+        };
+        command.SetAction(result => Cli.Run(() =>
+        {
+            int r = result.GetValue(rank);
+            if (r < 1) throw new ArgumentException($"--rank must be at least 1, got {r}.");
+            var target = ComputeDevice.Parse(result.GetValue(gpu) is { } g ? $"cuda:{g}" : result.GetValue(device)!);
+            string output = Path.Combine(result.GetValue(saveDir)!, $"rank_{r}{ModelFiles.Extension}");
+            bool replace = result.GetValue(overwrite);
+            if (File.Exists(output) && !replace)
+                throw new IOException($"{output} already exists; it was left untouched (pass --overwrite to replace it).");
+            using var tucker = ModelFiles.Load(result.GetValue(tuckerPath)!, target);
+            var options = new TuckerCompressionOptions { Decomposition = new NonNegativeCpOptions { Seed = result.GetValue(seed), MaxIterations = result.GetValue(iterations) } };
+            using var compressed = TuckerCompression.Compress(tucker, r, options);
+            var report = compressed.Metadata.Compression!;
+            var c = CultureInfo.InvariantCulture;
+            Console.WriteLine($"compressed {tucker.Description}");
+            Console.WriteLine($"into       {compressed.Description}");
+            Console.WriteLine(string.Format(c, "parameters {0:N0} -> {1:N0}; decomposition {2:F1} s", tucker.Circuit.ParameterCount.Total, compressed.Circuit.ParameterCount.Total, report.Seconds));
+            var layers = tucker.Circuit.Layers.Where(l => l is Microsoft.ML.Circuits.Layers.TuckerLayer).ToList();
+            for (int i = 0; i < report.RelativeErrors.Count; i++)
+                Console.WriteLine(string.Format(c, "  layer {0,2} ({1,4} folds): relative error {2:F5}", layers[i].Plan.Index, layers[i].Folds, report.RelativeErrors[i]));
+            if (result.GetValue(dataset) is { } name)
+            {
+                var d = compressed.Description;
+                var data = Datasets.Load(name, result.GetValue(dataDir), imageOptions: new ImageFolderOptions { Size = d.ImageHeight, Channels = d.Channels });
+                double ll = Evaluation.MeanLogLikelihood(compressed.Circuit, data.Test);
+                double bpd = Evaluation.BitsPerDimension(ll, d.Dimensions);
+                compressed.Metadata = compressed.Metadata with { Compression = report with { TestBitsPerDimension = bpd } };
+                Console.WriteLine(string.Format(c, "test bpd right after compression: {0:F4}", bpd));
+            }
+            ModelFiles.Save(compressed.Circuit, compressed.Metadata, output, replace);
+            Console.WriteLine($"saved {output}");
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML.Circuits;
+
+namespace Circuits.Cli;
+
+/// <summary>
+/// <c>finetune</c>: the original <c>finetuning.py</c>. Trains a saved (typically compressed) model further with the
+/// same loop as <c>train</c> — the clamp projection is applied once first — and writes
+/// <c>&lt;model folder&gt;/&lt;name&gt;finetuned.zip</c>.
+/// </summary>
+internal static class FinetuneCommand
+{
+    public static Command Create()
+    {
+        var modelPath = new Option<string>("--model-path") { Description = "The model zip to fine-tune", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "mnist | fashion_mnist | celeba", DefaultValueFactory = _ => "mnist" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing <name>finetuned.zip", DefaultValueFactory = _ => false };
+        var training = new TrainingOptions();
+        var command = new Command("finetune", "Fine-tune a saved model (e.g. after compress) and save <name>finetuned.zip next to it.") { modelPath, dataset, overwrite };
+        training.AddTo(command);
+        command.SetAction(result => Cli.Run(() =>
+        {
+            string source = result.GetValue(modelPath)!;
+            string output = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(source))!, Path.GetFileNameWithoutExtension(source) + "finetuned" + ModelFiles.Extension);
+            bool replace = result.GetValue(overwrite);
+            if (File.Exists(output) && !replace)
+                throw new IOException($"{output} already exists; it was left untouched (pass --overwrite to replace it).");
+            var device = training.ResolveDevice(result);
+            using var model = ModelFiles.Load(source, device);
+            var description = model.Description;
+            var options = training.Trainer(result, description.RegionGraph, device) with { Seed = result.GetValue(training.Seed) };
+            string dataset_ = Microsoft.ML.Circuits.Data.Datasets.Normalize(result.GetValue(dataset)!);
+            var data = training.LoadData(result, dataset_, description);
+            model.Circuit.ProjectParameters();
+            Console.WriteLine($"circuit:    {description}");
+            Console.WriteLine($"parameters: {model.Circuit.ParameterCount.Total.ToString("N0", CultureInfo.InvariantCulture)}");
+            Console.WriteLine($"model:      {output}");
+            string log = Path.ChangeExtension(output, ".jsonl");
+            var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log,
+                (best, _) => ModelFiles.Save(best, model.Metadata, output, overwrite: true));
+            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report }, output, overwrite: true);
+            TrainingRun.PrintResult(report);
+        }));
+        return command;
+    }
+}

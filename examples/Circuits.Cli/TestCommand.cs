@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Circuits.Training;
+
+namespace Circuits.Cli;
+
+/// <summary><c>test</c>: the original <c>testing.py</c>: train / valid / test log-likelihood and bits per dimension of a saved model.</summary>
+internal static class TestCommand
+{
+    public static Command Create()
+    {
+        var modelPath = new Option<string>("--model-path", "--model_path") { Description = "The model zip", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "mnist | fashion_mnist | celeba", DefaultValueFactory = _ => "mnist" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
+        var csv = new Option<string?>("--csv-file-path") { Description = "Append a row (path, LLs, bpds) to this CSV file" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Evaluation batch size", DefaultValueFactory = _ => 512 };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var gpu = new Option<int?>("--gpu") { Description = "Same as --device cuda:N" };
+        var command = new Command("test", "Evaluate a saved model on the train, valid and test splits of a dataset.")
+        {
+            modelPath, dataset, dataDir, csv, batchSize, device, gpu,
+        };
+        command.SetAction(result => Cli.Run(() =>
+        {
+            int batch = result.GetValue(batchSize);
+            if (batch < 1) throw new ArgumentException("--batch-size must be at least 1.");
+            var target = ComputeDevice.Parse(result.GetValue(gpu) is { } g ? $"cuda:{g}" : result.GetValue(device)!);
+            string path = result.GetValue(modelPath)!;
+            using var model = ModelFiles.Load(path, target);
+            var d = model.Description;
+            var data = Datasets.Load(result.GetValue(dataset)!, result.GetValue(dataDir),
+                imageOptions: new ImageFolderOptions { Size = d.ImageHeight, Channels = d.Channels });
+            Console.WriteLine($"model:  {path}");
+            Console.WriteLine($"circuit: {d}");
+            var c = CultureInfo.InvariantCulture;
+            var rows = new List<(string Split, double LogLikelihood, double Bpd)>();
+            foreach (var (name, split) in new[] { ("train", data.Train), ("valid", data.Valid), ("test", data.Test) })
+            {
+                double ll = Evaluation.MeanLogLikelihood(model.Circuit, split, batch);
+                double bpd = Evaluation.BitsPerDimension(ll, d.Dimensions);
+                rows.Add((name, ll, bpd));
+                Console.WriteLine(string.Format(c, "{0,-5}  {1,6} images  LL {2,12:F4}  bpd {3:F4}", name, split.Count, ll, bpd));
+            }
+            if (result.GetValue(csv) is { } csvPath)
+            {
+                bool header = !File.Exists(csvPath);
+                string? folder = Path.GetDirectoryName(Path.GetFullPath(csvPath));
+                if (folder is not null) Directory.CreateDirectory(folder);
+                using var writer = File.AppendText(csvPath);
+                if (header) writer.WriteLine("path,train_LL,valid_LL,test_LL,train_bpd,valid_bpd,test_bpd");
+                writer.WriteLine(string.Join(",", new[] { Quote(path) }.Concat(rows.Select(r => r.LogLikelihood.ToString("R", c))).Concat(rows.Select(r => r.Bpd.ToString("R", c)))));
+                Console.WriteLine($"appended to {csvPath}");
+            }
+        }));
+        return command;
+    }
+
+    static string Quote(string value) => value.Contains(',') || value.Contains('"') ? "\"" + value.Replace("\"", "\"\"") + "\"" : value;
+}
