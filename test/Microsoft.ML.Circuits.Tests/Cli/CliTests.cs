@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.ML.Circuits.Tests.MLNet;
+
+namespace Microsoft.ML.Circuits.Tests.Cli;
+
+/// <summary>The command line (examples/Circuits.Cli), run as a separate process as a user would.</summary>
+[TestClass]
+public sealed class CliTests
+{
+    static (int ExitCode, string Output, string Error) Run(params string[] args)
+    {
+        string cli = typeof(CliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CircuitsCli").Value!;
+        Assert.IsTrue(File.Exists(cli), $"{cli} was not built");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(cli);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output.Result, error);
+    }
+
+    [TestMethod]
+    public void InfoPrintsTheParameterCountAndTheFoldedLayers()
+    {
+        var (code, output, error) = Run("info", "--rg", "QG", "--layer", "cp", "--k", "8", "--dataset", "mnist");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "parameters:     1,809,218");
+        StringAssert.Contains(output, "folded layers:  17 (10 sum-product, 7 mixing)");
+        var rows = output.Split('\n').Where(l => l.TrimStart().Length > 0 && char.IsDigit(l.TrimStart()[0])).ToList();
+        Assert.HasCount(17, rows);
+        StringAssert.Contains(rows[0], "cp");
+        StringAssert.Contains(rows[0], "576");
+        StringAssert.Contains(rows[2], "mixing");
+    }
+
+    [TestMethod]
+    public void InfoAcceptsTheOriginalNamesCaseInsensitively()
+    {
+        var (code, output, _) = Run("info", "--rg", "pd", "--layer", "CP-XS", "--k", "8");
+        Assert.AreEqual(0, code);
+        StringAssert.Contains(output, "1,631,388");
+        var celeba = Run("info", "--rg", "qt", "--layer", "cp", "--k", "16", "--dataset", "celeba");
+        StringAssert.Contains(celeba.Output, "64×64×3");
+        var small = Run("info", "--rg", "QG", "--layer", "tucker", "--k", "2", "--image-size", "4x6", "--channels", "2");
+        Assert.AreEqual(0, small.ExitCode, small.Error);
+        StringAssert.Contains(small.Output, "4×6×2");
+    }
+
+    [TestMethod]
+    public void BadOptionsExitWithCodeTwoAndSayWhy()
+    {
+        var tucker = Run("info", "--rg", "QT", "--layer", "tucker", "--k", "8");
+        Assert.AreEqual(2, tucker.ExitCode);
+        StringAssert.Contains(tucker.Error, "arity 2");
+        var k = Run("info", "--k", "0");
+        Assert.AreEqual(2, k.ExitCode);
+        StringAssert.Contains(k.Error, "[--k]");
+        var rg = Run("info", "--rg", "XX");
+        Assert.AreEqual(2, rg.ExitCode);
+        StringAssert.Contains(rg.Error, "QT, QT4, QT2, QG, PD, BT");
+        var cuda = Run("train", "--dataset", "mnist", "--k", "2", "--device", "cuda");
+        Assert.AreEqual(2, cuda.ExitCode);
+        StringAssert.Contains(cuda.Error, "LD_LIBRARY_PATH");
+        var gpu = Run("bench", "--k", "2", "--gpu", "0");
+        Assert.AreNotEqual(0, gpu.ExitCode);
+    }
+
+    [TestMethod]
+    public void TrainWritesAModelZipALogAndReportsBitsPerDimensionThenTestEvaluatesIt()
+    {
+        string dir = MLNetData.TempFolder();
+        var (code, output, error) = Run("train", "--dataset", "mnist", "--rg", "QT", "--layer", "cp", "--k", "2", "--lr", "0.1",
+            "--batch-size", "64", "--max-num-epochs", "2", "--limit", "512", "--model-dir", dir);
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "best train bpd");
+        StringAssert.Contains(output, "test bpd");
+        string models = Path.Combine(dir, "models", "mnist", "QT", "cp", "cat", "clamp", "k_2", "lr_0.1", "b_64");
+        string zip = Directory.GetFiles(models, "*.zip").Single();
+        StringAssert.Matches(Path.GetFileName(zip), new System.Text.RegularExpressions.Regex(@"^\d\d_\d\d_\d{4}_\d\d_\d\d_\d\d\.zip$"));
+        string log = Directory.GetFiles(Path.Combine(dir, "logs", "mnist", "QT", "cp", "cat", "clamp", "k_2", "lr_0.1", "b_64"), "*.jsonl").Single();
+        var epochs = File.ReadAllLines(log).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.HasCount(3, epochs);
+        Assert.AreEqual(2, epochs[^1].GetProperty("epoch").GetInt32());
+
+        // The zip is a standard ML.NET model.
+        using (var transformer = (ProbabilisticCircuitTransformer)new MLContext().Model.Load(zip, out var schema))
+        {
+            Assert.AreEqual(2, transformer.Description.Units);
+            Assert.IsNotNull(schema.GetColumnOrNull("Pixels"));
+            Assert.AreEqual(2, transformer.TrainingReport!.Epochs);
+        }
+
+        string csv = Path.Combine(dir, "results.csv");
+        var test = Run("test", "--model-path", zip, "--dataset", "mnist", "--csv-file-path", csv);
+        Assert.AreEqual(0, test.ExitCode, test.Error);
+        StringAssert.Matches(test.Output, new System.Text.RegularExpressions.Regex(@"test +2004 images"));
+        var lines = File.ReadAllLines(csv);
+        Assert.AreEqual("path,train_LL,valid_LL,test_LL,train_bpd,valid_bpd,test_bpd", lines[0]);
+        Assert.HasCount(2, lines);
+
+        var compress = Run("compress", "--tucker-model-path", zip, "--save-model-dir", dir, "--rank", "2");
+        Assert.AreEqual(2, compress.ExitCode);
+        StringAssert.Contains(compress.Error, "Only circuits with Tucker layers");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "rank_2.zip")));
+    }
+
+    [TestMethod]
+    public void CompressAndFinetuneFollowTheOriginalFileNames()
+    {
+        string dir = MLNetData.TempFolder();
+        var train = Run("train", "--dataset", "mnist", "--rg", "QG", "--layer", "tucker", "--k", "2", "--lr", "0.1",
+            "--batch-size", "64", "--max-num-epochs", "1", "--limit", "256", "--model-dir", dir);
+        Assert.AreEqual(0, train.ExitCode, train.Error);
+        string tucker = Directory.GetFiles(dir, "*.zip", SearchOption.AllDirectories).Single();
+        string saveDir = Path.Combine(dir, "compressed");
+        var compress = Run("compress", "--tucker-model-path", tucker, "--save-model-dir", saveDir, "--rank", "2", "--dataset", "mnist");
+        Assert.AreEqual(0, compress.ExitCode, compress.Error);
+        StringAssert.Contains(compress.Output, "relative error");
+        StringAssert.Contains(compress.Output, "test bpd right after compression");
+        string rank2 = Path.Combine(saveDir, "rank_2.zip");
+        Assert.IsTrue(File.Exists(rank2));
+        byte[] before = File.ReadAllBytes(rank2);
+        var again = Run("compress", "--tucker-model-path", tucker, "--save-model-dir", saveDir, "--rank", "2");
+        Assert.AreEqual(1, again.ExitCode);
+        StringAssert.Contains(again.Error, "already exists");
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(rank2));
+
+        var finetune = Run("finetune", "--model-path", rank2, "--dataset", "mnist", "--max-num-epochs", "1", "--batch-size", "64", "--limit", "256");
+        Assert.AreEqual(0, finetune.ExitCode, finetune.Error);
+        StringAssert.Contains(finetune.Output, "test bpd");
+        Assert.IsTrue(File.Exists(Path.Combine(saveDir, "rank_2finetuned.zip")));
+    }
+
+    [TestMethod]
+    public void BenchPrintsATableRow()
+    {
+        var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| QT | cp | 2 |");
+        StringAssert.Contains(output, "train ms/step");
+    }
+
+    [TestMethod]
+    public void AMissingModelFileIsReportedWithoutAStackTrace()
+    {
+        var (code, _, error) = Run("test", "--model-path", "/nonexistent/model.zip");
+        Assert.AreEqual(1, code);
+        StringAssert.StartsWith(error, "error: Model file not found");
+        string corrupt = Path.Combine(MLNetData.TempFolder(), "model.zip");
+        File.WriteAllText(corrupt, "PK this is not a zip");
+        var bad = Run("test", "--model-path", corrupt);
+        Assert.AreEqual(1, bad.ExitCode);
+        StringAssert.Contains(bad.Error, "not a readable circuit model zip");
+    }
+}
