@@ -5,6 +5,7 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
 {
     InfoCommand.Create(),
     BenchCommand.Create(),
+    BenchTransformCommand.Create(),
     TrainCommand.Create(),
     TestCommand.Create(),
     CompressCommand.Create(),

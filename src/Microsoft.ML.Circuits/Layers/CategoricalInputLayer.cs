@@ -48,8 +48,30 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
 
     Tensor RowOffsets { get; }
 
+    Tensor? frozenLogProbabilities;
+
     /// <summary>Log-probabilities of every value: log-softmax of θ over the categories, shape (D, C, N, P, K).</summary>
-    public Tensor LogProbabilities() => Logits.log_softmax(2);
+    public Tensor LogProbabilities() =>
+        frozenLogProbabilities is not null && !torch.is_grad_enabled() ? frozenLogProbabilities.alias() : Logits.log_softmax(2);
+
+    /// <summary>
+    /// Computes the log-softmax table once and reuses it for every forward pass without gradients, until
+    /// <see cref="Unfreeze"/>. For scoring with fixed weights (ML.NET transformers): it saves a pass over all
+    /// D·C·N·P·K logits per call, which dominates the cost of scoring a single image.
+    /// </summary>
+    public void Freeze()
+    {
+        using var _ = torch.no_grad();
+        frozenLogProbabilities?.Dispose();
+        frozenLogProbabilities = Logits.log_softmax(2).detach().DetachFromDisposeScope();
+    }
+
+    /// <summary>Drops the table of <see cref="Freeze"/>; call it before changing the logits of a frozen layer.</summary>
+    public void Unfreeze()
+    {
+        frozenLogProbabilities?.Dispose();
+        frozenLogProbabilities = null;
+    }
 
     /// <summary>log p(x) for a batch <paramref name="x"/> (B, D, C) of int64 values in 0..N−1: shape (D·P, B, K).</summary>
     public override Tensor forward(Tensor x) => Forward(x, null);

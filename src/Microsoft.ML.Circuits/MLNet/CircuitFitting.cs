@@ -43,6 +43,7 @@ internal static class CircuitFitting
     public static TrainerOptions TrainerOptions(ProbabilisticCircuitOptions o) => new()
     {
         LearningRate = o.LearningRate, BatchSize = o.BatchSize, MaxEpochs = o.MaxEpochs, Patience = o.Patience, Seed = o.Seed, Device = o.Device,
+        WeightDecay = o.WeightDecay, ValidationFrequency = o.ValidationFrequency, T0 = o.T0, EtaMin = o.EtaMin,
     };
 
     /// <summary>Reads every row's pixels (checked and quantised) into an <see cref="ImageDataset"/>.</summary>

@@ -57,7 +57,10 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     /// <summary>The name of the pixel column.</summary>
     public string InputColumnName => Pixels.Name;
 
-    /// <summary>The circuit itself, for direct use with TorchSharp tensors (owned by the transformer).</summary>
+    /// <summary>
+    /// The circuit itself, for direct use with TorchSharp tensors (owned by the transformer). The transformer treats
+    /// its weights as fixed once it has scored: do not change them.
+    /// </summary>
     public TensorizedCircuit Circuit => Model.Circuit;
 
     /// <summary>Always true: the transformer maps rows one to one.</summary>
@@ -101,7 +104,12 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
         {
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
-            logPartition ??= Model.Circuit.LogPartition().DetachFromDisposeScope();
+            if (logPartition is null)
+            {
+                // The transformer's weights are fixed: compute log Z and the input table once.
+                logPartition = Model.Circuit.LogPartition().DetachFromDisposeScope();
+                Model.Circuit.Input.Freeze();
+            }
             var bytes = torch.tensor(pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
             var x = bytes.to(ScalarType.Int64, Model.Circuit.Device);
             var ll = (Model.Circuit.LogCircuit(x) - logPartition).to(ScalarType.Float64).cpu();

@@ -80,6 +80,18 @@ public class ProbabilisticCircuitOptions
     /// <summary>Early-stopping patience in epochs (default 5).</summary>
     public int Patience { get; set; } = 5;
 
+    /// <summary>L2 weight decay of the inner layers (Adam's; default 0).</summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>When set, validate every this many batches instead of after every full pass (the original's <c>--valid_freq</c>).</summary>
+    public int? ValidationFrequency { get; set; }
+
+    /// <summary>T_0 of the cosine warm-restart learning-rate schedule, stepped every batch (default 1: a constant learning rate).</summary>
+    public int T0 { get; set; } = 1;
+
+    /// <summary>Minimum learning rate of the cosine schedule (default 1e−4).</summary>
+    public double EtaMin { get; set; } = 1e-4;
+
     /// <summary>Fraction of the fitted rows held out for early stopping (default 0.05).</summary>
     public double ValidationFraction { get; set; } = Data.DatasetSplits.DefaultValidationFraction;
 

@@ -61,7 +61,8 @@ public sealed record TrainerOptions
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "0 or more");
         Check(ValidationFrequency is null or >= 1, nameof(ValidationFrequency), ValidationFrequency, "1 or more, or unset");
         Check(T0 >= 1, nameof(T0), T0, "1 or more");
-        Check(EtaMin >= 0 && EtaMin <= LearningRate, nameof(EtaMin), EtaMin, $"0..{LearningRate} (the learning rate)");
+        Check(double.IsFinite(EtaMin) && EtaMin >= 0 && (T0 == 1 || EtaMin <= LearningRate), nameof(EtaMin), EtaMin,
+            $"0..{LearningRate} (the learning rate) when T0 > 1");
         Check(EvaluationBatchSize >= 1, nameof(EvaluationBatchSize), EvaluationBatchSize, "1 or more");
         return this;
     }
