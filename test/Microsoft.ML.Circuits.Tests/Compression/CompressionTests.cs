@@ -129,11 +129,7 @@ public sealed class CompressionTests
     {
         var ml = new MLContext(seed: 2);
         var data = ml.Data.LoadFromEnumerable(MLNetData.Digits(MLNetData.Train, 256));
-        var options = MLNetData.SmallOptions();
-        options.RegionGraph = RegionGraphKind.QuadGraph;
-        options.Layer = LayerKind.Tucker;
-        options.MaxEpochs = 1;
-        using var tucker = ml.Transforms.ProbabilisticCircuit(options).Fit(data);
+        using var tucker = MLNetData.FitSmallTucker(ml, data, epochs: 1);
         using var compressed = tucker.CompressTucker(2);
         Assert.AreEqual(LayerKind.UncollapsedCP, compressed.Description.Layer);
         Assert.IsNotNull(compressed.CompressionReport);
@@ -141,27 +137,18 @@ public sealed class CompressionTests
         string folder = MLNetData.TempFolder();
         string zip = Path.Combine(folder, "rank_2.zip");
         ml.Model.Save(compressed, data.Schema, zip);
-        string images = Path.Combine(folder, "images.idx");
-        IdxFile.WriteImages(images, 30, 28, 28, Enumerable.Range(0, 30).SelectMany(i => MLNetData.Test.Image(i).ToArray()).ToArray());
-        var lines = ProbabilisticCircuitEstimatorTests_RunModelLoadCheck(zip, images, 30);
-        var flat = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 30).Select(i => new MLNetData.FlatDigit { Pixels = MLNetData.Test.Image(i).ToArray().Select(b => (float)b).ToArray() }));
-        var expected = MLNetData.Column(compressed.Transform(flat), "LogLikelihood");
+        var lines = MLNet.ProbabilisticCircuitEstimatorTests.RunModelLoadCheck(zip, MLNetData.WriteTestImages(folder, 30), 30);
+        var expected = MLNetData.Column(compressed.Transform(ml.Data.LoadFromEnumerable(MLNetData.FlatDigits(30))), "LogLikelihood");
         var reloaded = lines.Where(l => l.StartsWith("transform ")).Select(l => float.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture)).ToArray();
         CollectionAssert.AreEqual(expected, reloaded);
     }
-
-    static List<string> ProbabilisticCircuitEstimatorTests_RunModelLoadCheck(string zip, string images, int count) =>
-        MLNet.ProbabilisticCircuitEstimatorTests.RunModelLoadCheck(zip, images, count);
 
     [TestMethod]
     public void FineTuningStartsFromTheCompressedModelAndKeepsItsLineage()
     {
         var ml = new MLContext(seed: 2);
         var data = ml.Data.LoadFromEnumerable(MLNetData.Digits(MLNetData.Train, 512));
-        var options = MLNetData.SmallOptions();
-        options.RegionGraph = RegionGraphKind.QuadGraph;
-        options.Layer = LayerKind.Tucker;
-        using var tucker = ml.Transforms.ProbabilisticCircuit(options).Fit(data);
+        using var tucker = MLNetData.FitSmallTucker(ml, data, epochs: 2);
         using var compressed = tucker.CompressTucker(2);
         var before = compressed.Transform(data).GetColumn<float>("BitsPerDimension").Average();
         var finetune = MLNetData.SmallOptions();

@@ -55,4 +55,26 @@ internal static class MLNetData
     }
 
     public static float[] Column(IDataView data, string name) => data.GetColumn<float>(name).ToArray();
+
+    /// <summary>The first <paramref name="count"/> test digits as flat 784-vectors.</summary>
+    public static List<FlatDigit> FlatDigits(int count) =>
+        Enumerable.Range(0, count).Select(i => new FlatDigit { Pixels = Test.Image(i).ToArray().Select(b => (float)b).ToArray() }).ToList();
+
+    /// <summary>Writes the first <paramref name="count"/> test digits as an IDX image file (for the fresh-process checks).</summary>
+    public static string WriteTestImages(string folder, int count)
+    {
+        string path = Path.Combine(folder, "images.idx");
+        IdxFile.WriteImages(path, count, 28, 28, Enumerable.Range(0, count).SelectMany(i => Test.Image(i).ToArray()).ToArray());
+        return path;
+    }
+
+    /// <summary>A small QG-Tucker transformer fitted on <paramref name="rows"/> training digits.</summary>
+    public static ProbabilisticCircuitTransformer FitSmallTucker(MLContext ml, IDataView data, int epochs)
+    {
+        var options = SmallOptions();
+        options.RegionGraph = RegionGraphKind.QuadGraph;
+        options.Layer = LayerKind.Tucker;
+        options.MaxEpochs = epochs;
+        return ml.Transforms.ProbabilisticCircuit(options).Fit(data);
+    }
 }

@@ -76,8 +76,7 @@ public sealed class ProbabilisticCircuitEstimatorTests
         string folder = TempFolder();
         string zip = Path.Combine(folder, "model.zip");
         ml.Model.Save(fitted, test.Schema, zip);
-        string images = Path.Combine(folder, "images.idx");
-        IdxFile.WriteImages(images, 50, 28, 28, Enumerable.Range(0, 50).SelectMany(i => MLNetData.Test.Image(i).ToArray()).ToArray());
+        string images = WriteTestImages(folder, 50);
 
         var lines = RunModelLoadCheck(zip, images, 50);
         Assert.AreEqual("columns LogLikelihood:Single BitsPerDimension:Single", lines[0]);
@@ -85,8 +84,7 @@ public sealed class ProbabilisticCircuitEstimatorTests
         var engine = lines.Where(l => l.StartsWith("engine ")).Select(l => l.Split(' ')).ToList();
         Assert.HasCount(50, transformed);
         Assert.HasCount(50, engine);
-        var flat = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 50).Select(i => new FlatDigit { Pixels = MLNetData.Test.Image(i).ToArray().Select(b => (float)b).ToArray() }));
-        var scored = fitted.Transform(flat);
+        var scored = fitted.Transform(ml.Data.LoadFromEnumerable(FlatDigits(50)));
         var ll = Column(scored, "LogLikelihood");
         var bpd = Column(scored, "BitsPerDimension");
         for (int i = 0; i < 50; i++)
