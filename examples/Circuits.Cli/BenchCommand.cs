@@ -94,7 +94,7 @@ internal static class BenchCommand
         output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
             output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {6:F1} | {7:N0} | {8:F1} | {9:F2} |",
-                Names.Of(r.Description.RegionGraph), Names.Of(r.Description.Layer), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
+                Names.Of(r.Description.RegionGraph), Names.Of(r.Description.Layer) + (r.Description.Rank is { } rank && r.Description.Layer == LayerKind.UncollapsedCP ? $" R={rank}" : ""), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
                 r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB));
     }
 }
