@@ -35,6 +35,9 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(description);
         ArgumentNullException.ThrowIfNull(plan);
         Description = description.Validate();
+        if (plan.Variables != description.Variables || plan.Units != description.Units || plan.InputUnits != description.EffectiveInputUnits)
+            throw new ArgumentException(
+                $"The plan (D={plan.Variables}, K={plan.Units}, K_in={plan.InputUnits}) was not built for {description}.", nameof(plan));
         Plan = plan;
         Device = device ?? torch.CPU;
         ParameterCount = ParameterCount.Of(plan, description);
