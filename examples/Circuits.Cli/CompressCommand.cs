@@ -40,16 +40,18 @@ internal static class CompressCommand
             if (File.Exists(output) && !replace)
                 throw new IOException($"{output} already exists; it was left untouched (pass --overwrite to replace it).");
             using var tucker = ModelFiles.Load(result.GetValue(tuckerPath)!, target);
-            var options = new TuckerCompressionOptions { Decomposition = new NonNegativeCpOptions { Seed = result.GetValue(seed), MaxIterations = result.GetValue(iterations) } };
+            var c = CultureInfo.InvariantCulture;
+            Console.WriteLine($"compressing {tucker.Description} at rank {r}");
+            var options = new TuckerCompressionOptions
+            {
+                Decomposition = new NonNegativeCpOptions { Seed = result.GetValue(seed), MaxIterations = result.GetValue(iterations) },
+                LayerCompressed = (layer, error, sweeps) => Console.WriteLine(string.Format(c, "  layer {0,2} ({1,4} folds): relative error {2:F5} after {3} sweeps",
+                    layer, tucker.Circuit.Layers[layer].Folds, error, sweeps)),
+            };
             using var compressed = TuckerCompression.Compress(tucker, r, options);
             var report = compressed.Metadata.Compression!;
-            var c = CultureInfo.InvariantCulture;
-            Console.WriteLine($"compressed {tucker.Description}");
-            Console.WriteLine($"into       {compressed.Description}");
-            Console.WriteLine(string.Format(c, "parameters {0:N0} -> {1:N0}; decomposition {2:F1} s", tucker.Circuit.ParameterCount.Total, compressed.Circuit.ParameterCount.Total, report.Seconds));
-            var layers = tucker.Circuit.Layers.Where(l => l is Microsoft.ML.Circuits.Layers.TuckerLayer).ToList();
-            for (int i = 0; i < report.RelativeErrors.Count; i++)
-                Console.WriteLine(string.Format(c, "  layer {0,2} ({1,4} folds): relative error {2:F5}", layers[i].Plan.Index, layers[i].Folds, report.RelativeErrors[i]));
+            Console.WriteLine($"into        {compressed.Description}");
+            Console.WriteLine(string.Format(c, "parameters  {0:N0} -> {1:N0}; decomposition {2:F1} s", tucker.Circuit.ParameterCount.Total, compressed.Circuit.ParameterCount.Total, report.Seconds));
             if (result.GetValue(dataset) is { } name)
             {
                 var d = compressed.Description;

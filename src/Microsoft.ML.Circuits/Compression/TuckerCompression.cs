@@ -10,6 +10,9 @@ public sealed record TuckerCompressionOptions
 {
     /// <summary>Options of the per-layer non-negative CP decomposition.</summary>
     public NonNegativeCpOptions Decomposition { get; init; } = new();
+
+    /// <summary>Called after each Tucker layer is decomposed: (layer index in the plan, relative error, HALS sweeps).</summary>
+    public Action<int, double, int>? LayerCompressed { get; init; }
 }
 
 /// <summary>
@@ -53,6 +56,7 @@ public static class TuckerCompression
                             cp.InputWeight[.., 1] = factors.B;
                             cp.OutputWeight.copy_(factors.C.transpose(1, 2));
                             errors.Add(factors.RelativeError);
+                            options.LayerCompressed?.Invoke(l, factors.RelativeError, factors.Iterations);
                         }
                         break;
                     case (MixingLayer from, MixingLayer to):
