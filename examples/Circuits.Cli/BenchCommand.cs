@@ -20,10 +20,11 @@ internal static class BenchCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step", DefaultValueFactory = _ => 256 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (the median is reported)", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
-        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var devices = new DeviceOptions();
         var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels.");
         circuit.AddTo(command);
-        command.Add(batchSize); command.Add(steps); command.Add(warmup); command.Add(device);
+        command.Add(batchSize); command.Add(steps); command.Add(warmup);
+        devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
@@ -31,7 +32,7 @@ internal static class BenchCommand
             if (b < 1) throw new ArgumentException("--batch-size must be at least 1.");
             if (n < 1) throw new ArgumentException("--steps must be at least 1.");
             if (w < 0) throw new ArgumentException("--warmup must be 0 or more.");
-            var target = ComputeDevice.Parse(result.GetValue(device)!);
+            var target = devices.Resolve(result);
             var row = Run(description, b, n, w, target);
             Print(Console.Out, [row]);
         }));

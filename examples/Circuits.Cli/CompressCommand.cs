@@ -23,18 +23,18 @@ internal static class CompressCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the decomposition's initialisation", DefaultValueFactory = _ => 42 };
         var iterations = new Option<int>("--max-iterations") { Description = "Maximum HALS sweeps per layer", DefaultValueFactory = _ => new NonNegativeCpOptions().MaxIterations };
-        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
-        var gpu = new Option<int?>("--gpu") { Description = "Same as --device cuda:N" };
+        var devices = new DeviceOptions();
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing rank_<R>.zip", DefaultValueFactory = _ => false };
         var command = new Command("compress", "Compress the Tucker layers of a trained model into rank-R CP layers.")
         {
-            tuckerPath, saveDir, rank, dataset, dataDir, seed, iterations, device, gpu, overwrite,
+            tuckerPath, saveDir, rank, dataset, dataDir, seed, iterations, overwrite,
         };
+        devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
             int r = result.GetValue(rank);
             if (r < 1) throw new ArgumentException($"--rank must be at least 1, got {r}.");
-            var target = ComputeDevice.Parse(result.GetValue(gpu) is { } g ? $"cuda:{g}" : result.GetValue(device)!);
+            var target = devices.Resolve(result);
             string output = Path.Combine(result.GetValue(saveDir)!, $"rank_{r}{ModelFiles.Extension}");
             bool replace = result.GetValue(overwrite);
             if (File.Exists(output) && !replace)

@@ -16,17 +16,17 @@ internal static class TestCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
         var csv = new Option<string?>("--csv-file-path") { Description = "Append a row (path, LLs, bpds) to this CSV file" };
         var batchSize = new Option<int>("--batch-size") { Description = "Evaluation batch size", DefaultValueFactory = _ => 512 };
-        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
-        var gpu = new Option<int?>("--gpu") { Description = "Same as --device cuda:N" };
+        var devices = new DeviceOptions();
         var command = new Command("test", "Evaluate a saved model on the train, valid and test splits of a dataset.")
         {
-            modelPath, dataset, dataDir, csv, batchSize, device, gpu,
+            modelPath, dataset, dataDir, csv, batchSize,
         };
+        devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
             int batch = result.GetValue(batchSize);
             if (batch < 1) throw new ArgumentException("--batch-size must be at least 1.");
-            var target = ComputeDevice.Parse(result.GetValue(gpu) is { } g ? $"cuda:{g}" : result.GetValue(device)!);
+            var target = devices.Resolve(result);
             string path = result.GetValue(modelPath)!;
             using var model = ModelFiles.Load(path, target);
             var d = model.Description;

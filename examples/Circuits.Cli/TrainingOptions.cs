@@ -19,31 +19,18 @@ internal sealed class TrainingOptions
     public Option<int?> ValidFrequency { get; } = new("--valid-freq", "--valid_freq") { Description = "Validate every N batches instead of every epoch" };
     public Option<int> T0 { get; } = new("--t0") { Description = "T_0 of the cosine warm-restart schedule (1 = constant learning rate)", DefaultValueFactory = _ => 1 };
     public Option<double> EtaMin { get; } = new("--eta-min") { Description = "Minimum learning rate of the schedule", DefaultValueFactory = _ => 1e-4 };
-    public Option<int?> Gpu { get; } = new("--gpu") { Description = "Train on CUDA device N (same as --device cuda:N)" };
-    public Option<string?> Device { get; } = new("--device") { Description = "cpu | cuda | cuda:N (default cpu)" };
+    public DeviceOptions Devices { get; } = new();
     public Option<bool> ProgressBar { get; } = new("--progressbar") { Description = "Show a live progress bar", DefaultValueFactory = _ => false };
-    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)" };
     public Option<int?> Limit { get; } = new("--limit") { Description = "Use at most N training images (quick experiments)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, Gpu, Device, ProgressBar, Threads, Limit })
+        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, ProgressBar, Limit })
             command.Add(option);
+        Devices.AddTo(command);
     }
 
-    public TorchSharp.torch.Device ResolveDevice(ParseResult result)
-    {
-        if (result.GetValue(Threads) is { } threads)
-        {
-            if (threads < 1) throw new ArgumentException("--threads must be at least 1.");
-            TorchSharp.torch.set_num_threads(threads);
-        }
-        string? device = result.GetValue(Device);
-        int? gpu = result.GetValue(Gpu);
-        if (device is not null && gpu is not null)
-            throw new ArgumentException("Give either --gpu or --device, not both.");
-        return ComputeDevice.Parse(device ?? (gpu is { } g ? $"cuda:{g}" : "cpu"));
-    }
+    public TorchSharp.torch.Device ResolveDevice(ParseResult result) => Devices.Resolve(result);
 
     public DatasetSplits LoadData(ParseResult result, string dataset, CircuitDescription description)
     {
