@@ -22,10 +22,11 @@ internal sealed class TrainingOptions
     public DeviceOptions Devices { get; } = new();
     public Option<bool> ProgressBar { get; } = new("--progressbar") { Description = "Show a live progress bar", DefaultValueFactory = _ => false };
     public Option<int?> Limit { get; } = new("--limit") { Description = "Use at most N training images (quick experiments)" };
+    public Option<int> CropSize { get; } = new("--crop-size") { Description = "Image folders (celeba): centre crop before resizing; 0 = no crop", DefaultValueFactory = _ => 140 };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, ProgressBar, Limit })
+        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, ProgressBar, Limit, CropSize })
             command.Add(option);
         Devices.AddTo(command);
     }
@@ -34,7 +35,9 @@ internal sealed class TrainingOptions
 
     public DatasetSplits LoadData(ParseResult result, string dataset, CircuitDescription description)
     {
-        var imageOptions = new ImageFolderOptions { Size = description.ImageHeight, Channels = description.Channels };
+        int crop = result.GetValue(CropSize);
+        if (crop < 0) throw new ArgumentException($"--crop-size must be 0 (no crop) or positive, got {crop}.");
+        var imageOptions = new ImageFolderOptions { Size = description.ImageHeight, Channels = description.Channels, CropSize = crop == 0 ? null : crop };
         if (description.ImageHeight != description.ImageWidth && Datasets.Normalize(dataset) == "celeba")
             throw new ArgumentException("Image folders are resized to squares: use --image-size NxN.", "--image-size");
         var data = Datasets.Load(dataset, result.GetValue(DataDir), imageOptions: imageOptions);

@@ -136,6 +136,34 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void TrainReadsACelebAStyleFolderOfRgbImages()
+    {
+        string root = MLNetData.TempFolder();
+        var lines = new List<string>();
+        for (int i = 0; i < 60; i++)
+        {
+            string name = $"{i + 1:000000}.png";
+            using var bitmap = new SkiaSharp.SKBitmap(40, 50);
+            bitmap.Erase(new SkiaSharp.SKColor((byte)(i * 4), (byte)(255 - i * 4), 128));
+            Directory.CreateDirectory(Path.Combine(root, "img_align_celeba"));
+            using (var image = SkiaSharp.SKImage.FromBitmap(bitmap))
+            using (var png = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100))
+                File.WriteAllBytes(Path.Combine(root, "img_align_celeba", name), png.ToArray());
+            lines.Add($"{name} {(i < 40 ? 0 : i < 50 ? 1 : 2)}");
+        }
+        File.WriteAllLines(Path.Combine(root, "list_eval_partition.txt"), lines);
+        string dir = MLNetData.TempFolder();
+        var (code, output, error) = Run("train", "--dataset", "celeba", "--data-dir", root, "--image-size", "8x8", "--crop-size", "30",
+            "--rg", "QG", "--layer", "cp", "--k", "2", "--batch-size", "8", "--max-num-epochs", "1", "--model-dir", dir);
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "celeba: 40 train, 10 valid, 10 test images");
+        StringAssert.Contains(output, "8×8×3");
+        var missing = Run("train", "--dataset", "celeba", "--k", "2");
+        Assert.AreEqual(2, missing.ExitCode);
+        StringAssert.Contains(missing.Error, "--data-dir");
+    }
+
+    [TestMethod]
     public void BenchPrintsATableRow()
     {
         var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1");
