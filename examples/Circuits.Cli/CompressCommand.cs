@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Circuits.Compression;
-using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Circuits.Training;
 
 namespace Circuits.Cli;
@@ -20,15 +19,16 @@ internal static class CompressCommand
         var saveDir = new Option<string>("--save-model-dir") { Description = "Folder for rank_<R>.zip", Required = true };
         var rank = new Option<int>("--rank") { Description = "CP rank R", Required = true };
         var dataset = new Option<string?>("--dataset") { Description = "Evaluate the compressed model on this dataset's test split" };
-        var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
+        var data = new DataOptions();
         var seed = new Option<int>("--seed") { Description = "Seed of the decomposition's initialisation", DefaultValueFactory = _ => 42 };
         var iterations = new Option<int>("--max-iterations") { Description = "Maximum HALS sweeps per layer", DefaultValueFactory = _ => new NonNegativeCpOptions().MaxIterations };
         var devices = new DeviceOptions();
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing rank_<R>.zip", DefaultValueFactory = _ => false };
         var command = new Command("compress", "Compress the Tucker layers of a trained model into rank-R CP layers.")
         {
-            tuckerPath, saveDir, rank, dataset, dataDir, seed, iterations, overwrite,
+            tuckerPath, saveDir, rank, dataset, seed, iterations, overwrite,
         };
+        data.AddTo(command);
         devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
@@ -55,8 +55,8 @@ internal static class CompressCommand
             if (result.GetValue(dataset) is { } name)
             {
                 var d = compressed.Description;
-                var data = Datasets.Load(name, result.GetValue(dataDir), imageOptions: new ImageFolderOptions { Size = d.ImageHeight, Channels = d.Channels });
-                double ll = Evaluation.MeanLogLikelihood(compressed.Circuit, data.Test);
+                var test = data.Load(result, name, d).Test;
+                double ll = Evaluation.MeanLogLikelihood(compressed.Circuit, test);
                 double bpd = Evaluation.BitsPerDimension(ll, d.Dimensions);
                 compressed.Metadata = compressed.Metadata with { Compression = report with { TestBitsPerDimension = bpd } };
                 Console.WriteLine(string.Format(c, "test bpd right after compression: {0:F4}", bpd));

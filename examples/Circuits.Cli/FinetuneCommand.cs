@@ -29,9 +29,8 @@ internal static class FinetuneCommand
             var device = training.ResolveDevice(result);
             using var model = ModelFiles.Load(source, device);
             var description = model.Description;
-            var options = training.Trainer(result, description.RegionGraph, device) with { Seed = result.GetValue(training.Seed) };
-            string dataset_ = Microsoft.ML.Circuits.Data.Datasets.Normalize(result.GetValue(dataset)!);
-            var data = training.LoadData(result, dataset_, description);
+            var options = training.Trainer(result, description.RegionGraph, device);
+            var data = training.LoadData(result, Microsoft.ML.Circuits.Data.Datasets.Normalize(result.GetValue(dataset)!), description);
             model.Circuit.ProjectParameters();
             Console.WriteLine($"circuit:    {description}");
             Console.WriteLine($"parameters: {model.Circuit.ParameterCount.Total.ToString("N0", CultureInfo.InvariantCulture)}");

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.ML.Circuits;
-using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Circuits.Training;
 
 namespace Circuits.Cli;
@@ -13,14 +12,15 @@ internal static class TestCommand
     {
         var modelPath = new Option<string>("--model-path", "--model_path") { Description = "The model zip", Required = true };
         var dataset = new Option<string>("--dataset") { Description = "mnist | fashion_mnist | celeba", DefaultValueFactory = _ => "mnist" };
-        var dataDir = new Option<string?>("--data-dir") { Description = "Data folder (default: the dataset's)" };
+        var data = new DataOptions();
         var csv = new Option<string?>("--csv-file-path") { Description = "Append a row (path, LLs, bpds) to this CSV file" };
         var batchSize = new Option<int>("--batch-size") { Description = "Evaluation batch size", DefaultValueFactory = _ => 512 };
         var devices = new DeviceOptions();
         var command = new Command("test", "Evaluate a saved model on the train, valid and test splits of a dataset.")
         {
-            modelPath, dataset, dataDir, csv, batchSize,
+            modelPath, dataset, csv, batchSize,
         };
+        data.AddTo(command);
         devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
@@ -30,13 +30,12 @@ internal static class TestCommand
             string path = result.GetValue(modelPath)!;
             using var model = ModelFiles.Load(path, target);
             var d = model.Description;
-            var data = Datasets.Load(result.GetValue(dataset)!, result.GetValue(dataDir),
-                imageOptions: new ImageFolderOptions { Size = d.ImageHeight, Channels = d.Channels });
+            var splits = data.Load(result, result.GetValue(dataset)!, d);
             Console.WriteLine($"model:  {path}");
             Console.WriteLine($"circuit: {d}");
             var c = CultureInfo.InvariantCulture;
             var rows = new List<(string Split, double LogLikelihood, double Bpd)>();
-            foreach (var (name, split) in new[] { ("train", data.Train), ("valid", data.Valid), ("test", data.Test) })
+            foreach (var (name, split) in new[] { ("train", splits.Train), ("valid", splits.Valid), ("test", splits.Test) })
             {
                 double ll = Evaluation.MeanLogLikelihood(model.Circuit, split, batch);
                 double bpd = Evaluation.BitsPerDimension(ll, d.Dimensions);

@@ -9,7 +9,7 @@ namespace Circuits.Cli;
 /// <summary>The optimisation, data and runtime options shared by <c>train</c> and <c>finetune</c> (the original's flags).</summary>
 internal sealed class TrainingOptions
 {
-    public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Data folder (mnist: the bundled sample; fashion_mnist: /usr/share/datasets/fashion-mnist; celeba: required)" };
+    public DataOptions Data { get; } = new();
     public Option<double?> LearningRate { get; } = new("--lr") { Description = "Adam learning rate (default: 0.1 for PD, 0.01 otherwise, as in the paper)" };
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Batch size", DefaultValueFactory = _ => 256 };
     public Option<int> MaxEpochs { get; } = new("--max-num-epochs") { Description = "Maximum epochs", DefaultValueFactory = _ => 200 };
@@ -22,11 +22,11 @@ internal sealed class TrainingOptions
     public DeviceOptions Devices { get; } = new();
     public Option<bool> ProgressBar { get; } = new("--progressbar") { Description = "Show a live progress bar", DefaultValueFactory = _ => false };
     public Option<int?> Limit { get; } = new("--limit") { Description = "Use at most N training images (quick experiments)" };
-    public Option<int> CropSize { get; } = new("--crop-size") { Description = "Image folders (celeba): centre crop before resizing; 0 = no crop", DefaultValueFactory = _ => 140 };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { DataDir, LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, ProgressBar, Limit, CropSize })
+        Data.AddTo(command);
+        foreach (var option in new Option[] { LearningRate, BatchSize, MaxEpochs, Patience, Seed, WeightDecay, ValidFrequency, T0, EtaMin, ProgressBar, Limit })
             command.Add(option);
         Devices.AddTo(command);
     }
@@ -35,12 +35,7 @@ internal sealed class TrainingOptions
 
     public DatasetSplits LoadData(ParseResult result, string dataset, CircuitDescription description)
     {
-        int crop = result.GetValue(CropSize);
-        if (crop < 0) throw new ArgumentException($"--crop-size must be 0 (no crop) or positive, got {crop}.");
-        var imageOptions = new ImageFolderOptions { Size = description.ImageHeight, Channels = description.Channels, CropSize = crop == 0 ? null : crop };
-        if (description.ImageHeight != description.ImageWidth && Datasets.Normalize(dataset) == "celeba")
-            throw new ArgumentException("Image folders are resized to squares: use --image-size NxN.", "--image-size");
-        var data = Datasets.Load(dataset, result.GetValue(DataDir), imageOptions: imageOptions);
+        var data = Data.Load(result, dataset, description);
         if (result.GetValue(Limit) is { } limit)
         {
             if (limit < 1) throw new ArgumentException("--limit must be at least 1.");

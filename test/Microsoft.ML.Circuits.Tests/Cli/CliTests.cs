@@ -158,6 +158,12 @@ public sealed class CliTests
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "celeba: 40 train, 10 valid, 10 test images");
         StringAssert.Contains(output, "8×8×3");
+        // test reads the folder with the same crop and reproduces the test bpd that train printed.
+        string model = Directory.GetFiles(Path.Combine(dir, "models"), "*.zip", SearchOption.AllDirectories).Single();
+        string trainedTest = System.Text.RegularExpressions.Regex.Match(output, @"test bpd ([\d.]+)").Groups[1].Value;
+        var tested = Run("test", "--model-path", model, "--dataset", "celeba", "--data-dir", root, "--crop-size", "30");
+        Assert.AreEqual(0, tested.ExitCode, tested.Error);
+        StringAssert.Matches(tested.Output, new System.Text.RegularExpressions.Regex($@"test\s+10 images .* bpd {System.Text.RegularExpressions.Regex.Escape(trainedTest)}"));
         var missing = Run("train", "--dataset", "celeba", "--k", "2");
         Assert.AreEqual(2, missing.ExitCode);
         StringAssert.Contains(missing.Error, "--data-dir");
