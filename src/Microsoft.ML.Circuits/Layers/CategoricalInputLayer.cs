@@ -55,22 +55,26 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         frozenLogProbabilities is not null && !torch.is_grad_enabled() ? frozenLogProbabilities.alias() : Logits.log_softmax(2);
 
     /// <summary>
-    /// Computes the log-softmax table once and reuses it for every forward pass without gradients, until
-    /// <see cref="Unfreeze"/>. For scoring with fixed weights (ML.NET transformers): it saves a pass over all
-    /// D·C·N·P·K logits per call, which dominates the cost of scoring a single image.
+    /// Computes the log-softmax table once and reuses it for every forward pass without gradients. Only for a layer
+    /// whose logits never change again (the circuit of an ML.NET transformer): it saves a pass over all D·C·N·P·K
+    /// logits per call, which dominates the cost of scoring a single image.
     /// </summary>
-    public void Freeze()
+    internal void Freeze()
     {
         using var _ = torch.no_grad();
         frozenLogProbabilities?.Dispose();
         frozenLogProbabilities = Logits.log_softmax(2).detach().DetachFromDisposeScope();
     }
 
-    /// <summary>Drops the table of <see cref="Freeze"/>; call it before changing the logits of a frozen layer.</summary>
-    public void Unfreeze()
+    /// <summary>Disposes the layer's tensors, the table of <see cref="Freeze"/> included.</summary>
+    protected override void Dispose(bool disposing)
     {
-        frozenLogProbabilities?.Dispose();
-        frozenLogProbabilities = null;
+        if (disposing)
+        {
+            frozenLogProbabilities?.Dispose();
+            frozenLogProbabilities = null;
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>log p(x) for a batch <paramref name="x"/> (B, D, C) of int64 values in 0..N−1: shape (D·P, B, K).</summary>
