@@ -10,36 +10,6 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits;
 
-/// <summary>What a model file says about where its weights came from.</summary>
-public sealed record ModelMetadata
-{
-    /// <summary>The training run that produced the weights (null for untrained or compressed-only models).</summary>
-    public TrainingReport? Training { get; init; }
-
-    /// <summary>How the weights were derived by compression (null unless compressed).</summary>
-    public CompressionReport? Compression { get; init; }
-
-    /// <summary>When the file was written (UTC).</summary>
-    public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
-
-    /// <summary>The library version that wrote it.</summary>
-    public string LibraryVersion { get; init; } = typeof(ModelMetadata).Assembly.GetName().Version?.ToString() ?? "";
-}
-
-/// <summary>The record of a Tucker → CP compression.</summary>
-/// <param name="SourceDescription">The Tucker circuit's description (JSON).</param>
-/// <param name="Rank">The CP rank R.</param>
-/// <param name="RelativeErrors">Relative reconstruction error ‖W − Ŵ‖ / ‖W‖ of each compressed layer, in layer order.</param>
-/// <param name="Seconds">Wall time of the decomposition.</param>
-public sealed record CompressionReport(string SourceDescription, int Rank, IReadOnlyList<double> RelativeErrors, double Seconds)
-{
-    /// <summary>Test bits per dimension of the Tucker model, when its training report had one.</summary>
-    public double? SourceTestBitsPerDimension { get; init; }
-
-    /// <summary>Test bits per dimension right after compression, when it was measured.</summary>
-    public double? TestBitsPerDimension { get; init; }
-}
-
 /// <summary>
 /// A circuit with its weights and metadata: the unit that is saved, loaded, scored with and wrapped in ML.NET model
 /// zips. The binary payload is self-contained and versioned:
@@ -238,35 +208,4 @@ public sealed class CircuitModel : IDisposable
 
     /// <summary>Disposes the circuit.</summary>
     public void Dispose() => Circuit.Dispose();
-}
-
-/// <summary>Writes files atomically through a temporary file and a rename.</summary>
-public static class AtomicFile
-{
-    /// <summary>Runs <paramref name="write"/> on a temporary file next to <paramref name="path"/>, flushes it to disk, then moves it over <paramref name="path"/>.</summary>
-    public static void Write(string path, Action<Stream> write, bool overwrite = true)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(write);
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(folder);
-        if (!overwrite && File.Exists(full))
-            throw new IOException($"{path} already exists; it was left untouched (choose another path or allow overwriting).");
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            if (overwrite) File.Move(temporary, full, overwrite: true);
-            else File.Move(temporary, full, overwrite: false);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
 }

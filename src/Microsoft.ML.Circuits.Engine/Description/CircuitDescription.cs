@@ -4,58 +4,6 @@ using Microsoft.ML.Circuits.RegionGraphs;
 
 namespace Microsoft.ML.Circuits;
 
-/// <summary>The region graph a circuit is built on.</summary>
-public enum RegionGraphKind
-{
-    /// <summary>QT-4: a quad tree whose 2×2 blocks are 4-ary partitions (CLI name <c>QT</c>).</summary>
-    QuadTree,
-    /// <summary>QT-2: a quad tree whose 2×2 blocks are binary trees (CLI name <c>QT2</c>).</summary>
-    QuadTree2,
-    /// <summary>QG: a quad graph, two partitionings per 2×2 block (CLI name <c>QG</c>).</summary>
-    QuadGraph,
-    /// <summary>PD: Poon–Domingos with axis-aligned cuts every delta pixels (CLI name <c>PD</c>).</summary>
-    PoonDomingos,
-    /// <summary>BT: random binary trees with repetitions (CLI name <c>BT</c>).</summary>
-    RandomBinaryTree,
-}
-
-/// <summary>The tensor factorization used for every sum-product layer.</summary>
-public enum LayerKind
-{
-    /// <summary>Tucker: a full K×K×K core per fold; binary partitions only (CLI name <c>tucker</c>).</summary>
-    Tucker,
-    /// <summary>Collapsed CP: one K×K matrix per fold and input (CLI name <c>cp</c>).</summary>
-    CP,
-    /// <summary>CP-S: CP whose matrices are shared by all folds of a layer, plus a per-fold scale (CLI name <c>cp-s</c>).</summary>
-    CPS,
-    /// <summary>CP-XS: CP whose matrices are shared by all folds of a layer (CLI name <c>cp-xs</c>).</summary>
-    CPXS,
-    /// <summary>Uncollapsed CP of rank R: input factors to R units, then an R×K output matrix (CLI name <c>uncollapsed-cp</c>).</summary>
-    UncollapsedCP,
-}
-
-/// <summary>How raw inner-layer parameters become the non-negative weights used by the circuit.</summary>
-public enum Reparameterization
-{
-    /// <summary>Weights are the parameters themselves, projected to at least sqrt(float32 tiny) after every step (the paper's choice).</summary>
-    Clamp,
-    /// <summary>Weights are the softmax of the parameters over each unit's inputs.</summary>
-    Softmax,
-    /// <summary>Weights are the exponential of the parameters.</summary>
-    Exp,
-}
-
-/// <summary>Which mixing (sum over partitions) layers keep their weights fixed at 0.5.</summary>
-public enum MixingFreeze
-{
-    /// <summary>Every mixing layer is frozen (the paper's default, CLI <c>all</c>).</summary>
-    All,
-    /// <summary>Every mixing layer but the last (the root's) is frozen (CLI <c>not_last</c>).</summary>
-    AllButLast,
-    /// <summary>Every mixing layer is trained (CLI <c>no</c>).</summary>
-    None,
-}
-
 /// <summary>
 /// The single, immutable description of a tensorized circuit: the image it models, its region graph, its layers and
 /// how they are parameterised. It is what model files store, what <c>info</c> prints, and what a circuit is rebuilt

@@ -3,15 +3,6 @@ using Microsoft.ML.Circuits.RegionGraphs;
 
 namespace Microsoft.ML.Circuits.Structure;
 
-/// <summary>Whether a folded layer computes partitions (sum-product) or mixes a region's partitions.</summary>
-public enum FoldedLayerRole
-{
-    /// <summary>One fold per partition: a tensor factorization (Tucker, CP, …) of the partition's child regions.</summary>
-    SumProduct,
-    /// <summary>One fold per region with several partitions: a per-unit weighted sum over the partitions.</summary>
-    Mixing,
-}
-
 /// <summary>
 /// One folded layer of a <see cref="CircuitPlan"/>: <see cref="Folds"/> nodes computed together. Its input is
 /// gathered with <see cref="Gather"/> (F×H, row-major) from the concatenation of the outputs of
@@ -69,48 +60,4 @@ public sealed class FoldedLayerPlan
 
     /// <summary>Index of the padding row: the total number of concatenated source folds.</summary>
     public int PaddingIndex => SourceFolds.Sum();
-}
-
-/// <summary>
-/// A region graph folded into layers (pure C#, no tensors): the input regions, then sum-product and mixing layers
-/// from the inputs to the root, each with the indices that gather its inputs. Built by <see cref="CircuitPlanner"/>;
-/// everything the parameter counts depend on is decided here.
-/// </summary>
-public sealed class CircuitPlan
-{
-    internal CircuitPlan(RegionGraph graph, int units, int inputUnits, ImmutableArray<int> inputRegions,
-        ImmutableArray<ImmutableArray<int>> inputRows, ImmutableArray<FoldedLayerPlan> layers)
-    {
-        Graph = graph; Units = units; InputUnits = inputUnits; InputRegions = inputRegions; InputRows = inputRows; Layers = layers;
-    }
-
-    /// <summary>The region graph the plan folds.</summary>
-    public RegionGraph Graph { get; }
-
-    /// <summary>K: units of inner layers.</summary>
-    public int Units { get; }
-
-    /// <summary>K_in: units of the input layer.</summary>
-    public int InputUnits { get; }
-
-    /// <summary>Ids of the input regions, in the fold order of the input layer's output.</summary>
-    public ImmutableArray<int> InputRegions { get; }
-
-    /// <summary>
-    /// For each input region (fold), the rows of the input layer's output it multiplies: row = variable·P + replica,
-    /// with P = <see cref="RegionGraph.Replicas"/>.
-    /// </summary>
-    public ImmutableArray<ImmutableArray<int>> InputRows { get; }
-
-    /// <summary>The folded inner layers from the inputs to the root; the last has one fold and one unit.</summary>
-    public ImmutableArray<FoldedLayerPlan> Layers { get; }
-
-    /// <summary>Number of variables D.</summary>
-    public int Variables => Graph.VariableCount;
-
-    /// <summary>Number of input replicas P.</summary>
-    public int Replicas => Graph.Replicas;
-
-    /// <summary>Number of region-graph layers (sum-product layers).</summary>
-    public int RegionGraphLayers => Layers.Count(l => l.Role == FoldedLayerRole.SumProduct);
 }

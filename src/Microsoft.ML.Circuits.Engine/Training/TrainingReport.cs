@@ -1,25 +1,5 @@
 namespace Microsoft.ML.Circuits.Training;
 
-/// <summary>Metrics of one epoch (or one block of <see cref="TrainerOptions.ValidationFrequency"/> batches).</summary>
-/// <param name="Epoch">1-based epoch number (0 is the evaluation before training).</param>
-/// <param name="TrainLogLikelihood">Mean log-likelihood of the epoch's training batches (natural log); NaN for epoch 0.</param>
-/// <param name="ValidLogLikelihood">Mean log-likelihood of the validation set after the epoch.</param>
-/// <param name="TrainBitsPerDimension">Bits per dimension of <paramref name="TrainLogLikelihood"/>.</param>
-/// <param name="ValidBitsPerDimension">Bits per dimension of <paramref name="ValidLogLikelihood"/>.</param>
-/// <param name="Seconds">Wall time of the epoch, validation included.</param>
-/// <param name="LearningRate">Learning rate at the end of the epoch.</param>
-/// <param name="Improved">True when the validation log-likelihood improved on the best so far.</param>
-public sealed record EpochRecord(int Epoch, double TrainLogLikelihood, double ValidLogLikelihood, double TrainBitsPerDimension,
-    double ValidBitsPerDimension, double Seconds, double LearningRate, bool Improved);
-
-/// <summary>Live progress inside an epoch, reported after every batch.</summary>
-/// <param name="Epoch">1-based epoch.</param>
-/// <param name="Batch">Batches done in this epoch.</param>
-/// <param name="Batches">Batches in this epoch.</param>
-/// <param name="TrainBitsPerDimension">Running bits per dimension of this epoch's batches.</param>
-/// <param name="ImagesPerSecond">Training throughput of this epoch so far.</param>
-public sealed record TrainingProgress(int Epoch, int Batch, int Batches, double TrainBitsPerDimension, double ImagesPerSecond);
-
 /// <summary>
 /// What a training run did and reached: stored with the model. Log-likelihoods are means over images in nats,
 /// normalised (log Z subtracted); bits per dimension = −LL / (ln 2 · D · C). The "best" values are those of the

@@ -5,16 +5,6 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits.Compression;
 
-/// <summary>Options of <see cref="TuckerCompression"/>.</summary>
-public sealed record TuckerCompressionOptions
-{
-    /// <summary>Options of the per-layer non-negative CP decomposition.</summary>
-    public NonNegativeCpOptions Decomposition { get; init; } = new();
-
-    /// <summary>Called after each Tucker layer is decomposed: (layer index in the plan, relative error, HALS sweeps).</summary>
-    public Action<int, double, int>? LayerCompressed { get; init; }
-}
-
 /// <summary>
 /// Rewrites a trained Tucker circuit as an uncollapsed-CP circuit of rank R (the paper's compression, §9): every
 /// Tucker layer's cores W[f] (K_in × K_in × K_out) are decomposed together by <see cref="NonNegativeCp"/>, and the

@@ -1,0 +1,36 @@
+using Microsoft.ML.Circuits.Structure;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Layers;
+
+/// <summary>
+/// Collapsed CP: y[f,o] = Π_h Σ_i W[f,h,i,o]·x[f,h,i], with W ∈ (F, H, K_in, K_out). Padded slots are left out of
+/// the product. Parameters: F·H·K_in·K_out.
+/// </summary>
+public sealed class CpLayer : InnerLayer
+{
+    /// <summary>Creates the layer with weights U(0.01, 0.99).</summary>
+    public CpLayer(FoldedLayerPlan plan, Reparameterization reparameterization, Generator generator, Device device)
+        : base(nameof(CpLayer), plan, reparameterization, device)
+    {
+        Weight = AddParameter("weight", Parameterization.InitialUniform([Folds, Arity, InputUnits, OutputUnits], reparameterization, generator), device);
+    }
+
+    /// <summary>θ of shape (F, H, K_in, K_out).</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>The non-negative weights W.</summary>
+    public Tensor Weights() => Parameterization.Weights(Weight, Reparameterization, 2);
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        CheckInput(x);
+        using var scope = NewDisposeScope();
+        long batch = x.shape[2];
+        var y = LogSpace.LogMatMul(x.reshape(Folds * Arity, batch, InputUnits), Weights().view(Folds * Arity, InputUnits, OutputUnits));
+        return SumSlots(y.view(Folds, Arity, batch, OutputUnits)).MoveToOuterDisposeScope();
+    }
+}
