@@ -1,4 +1,6 @@
 using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,10 +8,11 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>
-/// A tensorized probabilistic circuit: a categorical input layer and folded inner layers that run a
-/// <see cref="CircuitPlan"/>, all in log space. It computes exact, normalised log-likelihoods
-/// (<see cref="LogLikelihood"/> = log c(x) − log Z), the exact partition function (<see cref="LogPartition"/>) and
-/// exact marginals (<see cref="MarginalLogLikelihood"/>).
+/// A tensorized probabilistic circuit: a categorical input layer and folded inner layers, built from the layer specs
+/// of a <see cref="CircuitPlan"/>, all in log space. One plan walker (<see cref="Evaluate"/>) runs the layers in order
+/// over a <see cref="Semiring"/>; the queries in <see cref="Queries"/> are built on it. The convenience methods here
+/// answer the common ones: exact, normalised log-likelihoods (<see cref="LogLikelihood"/> = log c(x) − log Z), the
+/// exact partition function (<see cref="LogPartition"/>) and exact marginals (<see cref="MarginalLogLikelihood"/>).
 /// </summary>
 /// <remarks>
 /// Data: a batch is an int64 tensor (B, D, C) of values in 0..Categories−1, variables (pixels) in row-major order and
@@ -18,54 +21,45 @@ namespace Microsoft.ML.Circuits;
 public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
 {
     readonly List<InnerLayer> layers = [];
-    readonly List<Tensor> gathers = [];
     readonly Tensor? inputRegionGather;
     readonly int inputRegionArity;
+    long parameterVersion;
 
     /// <summary>Builds a circuit with fresh parameters.</summary>
     /// <param name="description">What to build; validated.</param>
     /// <param name="seed">Seed of the parameter initialisation.</param>
     /// <param name="device">Where parameters live; CPU when null.</param>
     public TensorizedCircuit(CircuitDescription description, long seed = 42, Device? device = null)
-        : this(description, CircuitPlanner.Build(description), seed, device) { }
+        : this(description, CircuitPlanner.Build(description), seed, device, planIsFromDescription: true) { }
 
     /// <summary>Builds a circuit for an existing plan of <paramref name="description"/>.</summary>
-    public TensorizedCircuit(CircuitDescription description, CircuitPlan plan, long seed = 42, Device? device = null) : base(nameof(TensorizedCircuit))
+    /// <exception cref="ArgumentException">The plan was built from another region graph or other unit counts.</exception>
+    public TensorizedCircuit(CircuitDescription description, CircuitPlan plan, long seed = 42, Device? device = null)
+        : this(description, plan, seed, device, planIsFromDescription: false) { }
+
+    TensorizedCircuit(CircuitDescription description, CircuitPlan plan, long seed, Device? device, bool planIsFromDescription) : base(nameof(TensorizedCircuit))
     {
         ArgumentNullException.ThrowIfNull(description);
         ArgumentNullException.ThrowIfNull(plan);
         Description = description.Validate();
-        if (plan.Variables != description.Variables || plan.Units != description.Units || plan.InputUnits != description.EffectiveInputUnits)
+        if (!planIsFromDescription &&
+            plan.Fingerprint != $"{description.BuildRegionGraph().Fingerprint}/K={description.Units}/K_in={description.EffectiveInputUnits}")
             throw new ArgumentException(
-                $"The plan (D={plan.Variables}, K={plan.Units}, K_in={plan.InputUnits}) was not built for {description}.", nameof(plan));
+                $"The plan (D={plan.Variables}, K={plan.Units}, K_in={plan.InputUnits}) was not built for {description}: " +
+                "its region graph or unit counts differ. Build the plan with CircuitPlanner.Build(description).", nameof(plan));
         Plan = plan;
+        Spec = CircuitSpec.Build(plan, description);
         Device = device ?? torch.CPU;
-        ParameterCount = ParameterCount.Of(plan, description);
+        ParameterCount = ParameterCount.Of(Spec);
 
         using var generator = new Generator((ulong)seed, torch.CPU);
-        Input = new CategoricalInputLayer(plan.Variables, description.Channels, description.Categories, plan.Replicas,
-            plan.InputUnits, generator, Device);
+        Input = new CategoricalInputLayer(Spec.Input, generator, Device);
         register_module("input", Input);
-
-        var lastMixing = plan.Layers.LastOrDefault(l => l.Role == FoldedLayerRole.Mixing);
-        foreach (var layerPlan in plan.Layers)
+        foreach (var spec in Spec.Layers)
         {
-            InnerLayer layer = layerPlan.Role == FoldedLayerRole.Mixing
-                ? new MixingLayer(layerPlan, ParameterCount.IsFrozen(description.FreezeMixing, layerPlan == lastMixing), description.Reparameterization, generator, Device)
-                : description.Layer switch
-                {
-                    LayerKind.Tucker => new TuckerLayer(layerPlan, description.Reparameterization, generator, Device),
-                    LayerKind.CP => new CpLayer(layerPlan, description.Reparameterization, generator, Device),
-                    LayerKind.CPXS => new SharedCpLayer(layerPlan, description.Reparameterization, generator, Device),
-                    LayerKind.CPS => new ScaledSharedCpLayer(layerPlan, description.Reparameterization, generator, Device),
-                    LayerKind.UncollapsedCP => new UncollapsedCpLayer(layerPlan, description.Rank!.Value, description.Reparameterization, generator, Device),
-                    _ => throw new ArgumentOutOfRangeException(nameof(description), description.Layer, "Unknown layer kind."),
-                };
-            register_module($"layer{layerPlan.Index}", layer);
+            var layer = LayerFactory.Create(spec, description.Reparameterization, generator, Device);
+            register_module($"layer{spec.Index}", layer);
             layers.Add(layer);
-            var gather = torch.tensor(layerPlan.Gather.Select(i => (long)i).ToArray(), device: Device);
-            register_buffer($"gather{layerPlan.Index}", gather, persistent: false);
-            gathers.Add(gather);
         }
 
         // Input regions: a sum of rows of the input layer's output. Skipped when each region is one row, in order.
@@ -89,6 +83,9 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     /// <summary>The folded structure the circuit runs.</summary>
     public CircuitPlan Plan { get; }
 
+    /// <summary>The backend-neutral specs of every layer.</summary>
+    public CircuitSpec Spec { get; }
+
     /// <summary>The device holding the parameters.</summary>
     public Device Device { get; }
 
@@ -101,32 +98,29 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     /// <summary>The inner layers, in plan order.</summary>
     public IReadOnlyList<InnerLayer> Layers => layers;
 
+    /// <summary>
+    /// A counter that grows whenever the library changes the parameters (the projection after each training step,
+    /// restoring a checkpoint, loading weights). Scorers that cache tables derived from the parameters (log Z, the
+    /// input log-probabilities) recompute them when it changes. Code that changes parameters by other means calls
+    /// <see cref="MarkParametersChanged"/>.
+    /// </summary>
+    public long ParameterVersion => Interlocked.Read(ref parameterVersion);
+
+    /// <summary>Records that the parameters changed (see <see cref="ParameterVersion"/>).</summary>
+    public void MarkParametersChanged() => Interlocked.Increment(ref parameterVersion);
+
     /// <summary>The normalised log-likelihood of each image of <paramref name="x"/> (B, D, C): shape (B).</summary>
     public override Tensor forward(Tensor x) => LogLikelihood(x);
 
-    /// <summary>log c(x): the unnormalised log-value of the circuit for each image of <paramref name="x"/> (B, D, C); shape (B).</summary>
-    public Tensor LogCircuit(Tensor x, Tensor? missing = null)
-    {
-        using var scope = NewDisposeScope();
-        CheckBatch(x, missing);
-        using var inputs = Input.Forward(x, missing);
-        return Evaluate(InputRegions(inputs)).MoveToOuterDisposeScope();
-    }
+    /// <summary>log c(x): the unnormalised log-value of the circuit for each image of <paramref name="x"/> (B, D, C), with
+    /// pixels marked in <paramref name="missing"/> (B, D) summed out; shape (B).</summary>
+    public Tensor LogCircuit(Tensor x, Tensor? missing = null) => new MarginalQuery(this).LogCircuit(x, missing);
 
     /// <summary>log Z, the log of the sum of c(x) over every image: the circuit with every input unit replaced by its integral (1). Shape (1).</summary>
-    public Tensor LogPartition()
-    {
-        using var scope = NewDisposeScope();
-        var ones = torch.zeros([Plan.InputRows.Length, 1, Plan.InputUnits], ScalarType.Float32, Device);
-        return Evaluate(ones).MoveToOuterDisposeScope();
-    }
+    public Tensor LogPartition() => new PartitionQuery(this).Evaluate();
 
     /// <summary>log p(x) = log c(x) − log Z for each image of <paramref name="x"/> (B, D, C); shape (B).</summary>
-    public Tensor LogLikelihood(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        return (LogCircuit(x) - LogPartition()).MoveToOuterDisposeScope();
-    }
+    public Tensor LogLikelihood(Tensor x) => new LogLikelihoodQuery(this).Evaluate(x);
 
     /// <summary>
     /// The exact marginal log-likelihood log p(x_observed): pixels where <paramref name="missing"/> (B, D, bool) is
@@ -135,46 +129,45 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     public Tensor MarginalLogLikelihood(Tensor x, Tensor missing)
     {
         ArgumentNullException.ThrowIfNull(missing);
-        using var scope = NewDisposeScope();
-        return (LogCircuit(x, missing) - LogPartition()).MoveToOuterDisposeScope();
+        return new MarginalQuery(this).Evaluate(x, missing);
     }
 
     /// <summary>Applies the clamp projection to every inner layer (call after each optimiser step; no-op unless clamp).</summary>
     public void ProjectParameters()
     {
         foreach (var layer in layers) layer.ProjectParameters();
+        MarkParametersChanged();
+    }
+
+    /// <summary>
+    /// The plan walker: evaluates the input regions and then every inner layer in plan order over
+    /// <paramref name="semiring"/>, handing each layer the outputs of its sources. Every output is kept in the returned
+    /// evaluation (index 0: input regions, i ≥ 1: inner layer i − 1), so queries can read any layer.
+    /// </summary>
+    /// <param name="inputs">The input layer's output, (D·P, B, K_in) log-values.</param>
+    /// <param name="semiring">How sums are computed.</param>
+    internal CircuitEvaluation Evaluate(Tensor inputs, Semiring semiring)
+    {
+        var outputs = new List<Tensor>(layers.Count + 1) { InputRegions(inputs) };
+        foreach (var layer in layers)
+            outputs.Add(layer.Forward([.. layer.Spec.Sources.Select(s => outputs[s])], semiring));
+        return new CircuitEvaluation(outputs);
     }
 
     Tensor InputRegions(Tensor inputs)
     {
         if (inputRegionGather is null) return inputs.alias();
+        using var scope = NewDisposeScope();
         long batch = inputs.shape[1];
-        using var padded = torch.cat([inputs, torch.zeros([1, batch, Plan.InputUnits], inputs.dtype, inputs.device)], 0);
-        using var gathered = padded.index_select(0, inputRegionGather);
-        using var shaped = gathered.view(Plan.InputRows.Length, inputRegionArity, batch, Plan.InputUnits);
-        return shaped.sum(1);
-    }
-
-    Tensor Evaluate(Tensor inputRegions)
-    {
-        long batch = inputRegions.shape[1];
-        var outputs = new List<Tensor>(layers.Count + 1) { inputRegions };
-        for (int i = 0; i < layers.Count; i++)
-        {
-            var plan = Plan.Layers[i];
-            var parts = plan.Sources.Select(s => outputs[s]).ToList();
-            if (plan.IsPadded)
-                parts.Add(torch.zeros([1, batch, plan.InputUnits], ScalarType.Float32, Device));
-            var concatenated = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
-            var x = concatenated.index_select(0, gathers[i]).view(plan.Folds, plan.Arity, batch, plan.InputUnits);
-            outputs.Add(layers[i].forward(x));
-        }
-        return outputs[^1].view(batch);
+        var padded = torch.cat([inputs, torch.zeros([1, batch, Plan.InputUnits], inputs.dtype, inputs.device)], 0);
+        var gathered = padded.index_select(0, inputRegionGather);
+        return gathered.view(Plan.InputRows.Length, inputRegionArity, batch, Plan.InputUnits).sum(1).MoveToOuterDisposeScope();
     }
 
     static bool SameDevice(Device a, Device b) => a.type == b.type && Math.Max(a.index, 0) == Math.Max(b.index, 0);
 
-    void CheckBatch(Tensor x, Tensor? missing)
+    /// <summary>Checks shape, type and device of a batch (no host synchronisation).</summary>
+    internal void CheckShape(Tensor x, Tensor? missing)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.dtype != ScalarType.Int64)
@@ -184,18 +177,25 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
                 $"A batch must have shape (B, D={Plan.Variables}, C={Description.Channels}), got ({string.Join(", ", x.shape)}).", nameof(x));
         if (!SameDevice(x.device, Device))
             throw new ArgumentException($"The batch is on {x.device} but the circuit is on {Device}.", nameof(x));
-        if (x.shape[0] > 0)
-        {
-            long min = x.min().item<long>(), max = x.max().item<long>();
-            if (min < 0 || max >= Description.Categories)
-                throw new ArgumentOutOfRangeException(nameof(x),
-                    $"Pixel values must lie in 0..{Description.Categories - 1} (Categories = {Description.Categories}); found {(min < 0 ? min : max)}.");
-        }
         if (missing is not null)
         {
             if (missing.dtype != ScalarType.Bool || missing.ndim != 2 || missing.shape[0] != x.shape[0] || missing.shape[1] != Plan.Variables)
                 throw new ArgumentException(
                     $"The missing mask must be a bool tensor of shape (B={x.shape[0]}, D={Plan.Variables}), got {missing.dtype} ({string.Join(", ", missing.shape)}).", nameof(missing));
+            if (!SameDevice(missing.device, Device))
+                throw new ArgumentException($"The missing mask is on {missing.device} but the circuit is on {Device}.", nameof(missing));
         }
+    }
+
+    /// <summary>Checks a batch completely: <see cref="CheckShape"/> and the range of its values (one host synchronisation).</summary>
+    internal void CheckBatch(Tensor x, Tensor? missing)
+    {
+        CheckShape(x, missing);
+        if (x.shape[0] == 0) return;
+        using var range = torch.stack([x.min(), x.max()]).cpu();
+        long min = range[0].item<long>(), max = range[1].item<long>();
+        if (min < 0 || max >= Description.Categories)
+            throw new ArgumentOutOfRangeException(nameof(x),
+                $"Pixel values must lie in 0..{Description.Categories - 1} (Categories = {Description.Categories}); found {(min < 0 ? min : max)}.");
     }
 }

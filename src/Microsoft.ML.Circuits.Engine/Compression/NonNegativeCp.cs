@@ -45,7 +45,7 @@ public static class NonNegativeCp
         var x = w.to(ScalarType.Float64);
         long f = x.shape[0], i = x.shape[1], j = x.shape[2], o = x.shape[3];
         var normSquared = x.square().sum([1, 2, 3]);
-        float floor = Layers.LogSpace.ClampMinimum;
+        float floor = Layers.Parameterization.ClampMinimum;
 
         Tensor a, b, c;
         int iterations = 0;

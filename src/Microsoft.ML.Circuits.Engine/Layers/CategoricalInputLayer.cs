@@ -1,3 +1,5 @@
+using Microsoft.ML.Circuits.Semirings;
+using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,15 +14,14 @@ namespace Microsoft.ML.Circuits.Layers;
 /// </summary>
 public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Creates the layer.</summary>
-    public CategoricalInputLayer(int variables, int channels, int categories, int replicas, int units, Generator generator, Device device)
+    internal CategoricalInputLayer(InputLayerSpec spec, Generator generator, Device device)
         : base(nameof(CategoricalInputLayer))
     {
-        Variables = variables; Channels = channels; Categories = categories; Replicas = replicas; Units = units;
-        var initial = torch.randn([variables, channels, categories, replicas, units], ScalarType.Float32, generator: generator);
+        Spec = spec;
+        var initial = torch.randn([.. spec.Logits.Shape], ScalarType.Float32, generator: generator);
         Logits = Parameterization.ToParameter(initial, device);
-        register_parameter("logits", Logits);
-        using var offsets = torch.arange(0L, (long)variables * channels, dtype: ScalarType.Int64).mul_(categories).view(variables, channels, 1);
+        register_parameter(spec.Logits.Name, Logits);
+        using var offsets = torch.arange(0L, (long)Variables * Channels, dtype: ScalarType.Int64).mul_(Categories).view(Variables, Channels, 1);
         RowOffsets = offsets.to(device);
         register_buffer("row_offsets", RowOffsets, persistent: false);
     }
@@ -28,75 +29,84 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
     /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
     protected override void RegisterComponents() { }
 
+    /// <summary>The backend-neutral description of this layer.</summary>
+    public InputLayerSpec Spec { get; }
+
     /// <summary>D.</summary>
-    public int Variables { get; }
+    public int Variables => Spec.Variables;
 
     /// <summary>C.</summary>
-    public int Channels { get; }
+    public int Channels => Spec.Channels;
 
     /// <summary>N: categories per channel.</summary>
-    public int Categories { get; }
+    public int Categories => Spec.Categories;
 
     /// <summary>P.</summary>
-    public int Replicas { get; }
+    public int Replicas => Spec.Replicas;
 
     /// <summary>K_in.</summary>
-    public int Units { get; }
+    public int Units => Spec.Units;
 
     /// <summary>θ, shape (D, C, N, P, K).</summary>
     public Parameter Logits { get; }
 
     Tensor RowOffsets { get; }
 
-    Tensor? frozenLogProbabilities;
-
     /// <summary>Log-probabilities of every value: log-softmax of θ over the categories, shape (D, C, N, P, K).</summary>
-    public Tensor LogProbabilities() =>
-        frozenLogProbabilities is not null && !torch.is_grad_enabled() ? frozenLogProbabilities.alias() : Logits.log_softmax(2);
-
-    /// <summary>
-    /// Computes the log-softmax table once and reuses it for every forward pass without gradients. Only for a layer
-    /// whose logits never change again (the circuit of an ML.NET transformer): it saves a pass over all D·C·N·P·K
-    /// logits per call, which dominates the cost of scoring a single image.
-    /// </summary>
-    internal void Freeze()
-    {
-        using var _ = torch.no_grad();
-        frozenLogProbabilities?.Dispose();
-        frozenLogProbabilities = Logits.log_softmax(2).detach().DetachFromDisposeScope();
-    }
-
-    /// <summary>Disposes the layer's tensors, the table of <see cref="Freeze"/> included.</summary>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            frozenLogProbabilities?.Dispose();
-            frozenLogProbabilities = null;
-        }
-        base.Dispose(disposing);
-    }
+    public Tensor LogProbabilities() => Logits.log_softmax(2);
 
     /// <summary>log p(x) for a batch <paramref name="x"/> (B, D, C) of int64 values in 0..N−1: shape (D·P, B, K).</summary>
-    public override Tensor forward(Tensor x) => Forward(x, null);
+    public override Tensor forward(Tensor x) => Forward(x, null, Semiring.LogSumExp);
 
     /// <summary>
-    /// log p(x) with variables marked in <paramref name="missing"/> (B, D) marginalised out (they contribute log 1):
-    /// shape (D·P, B, K), row = variable·P + replica.
+    /// log p(x) with variables marked in <paramref name="missing"/> (B, D) summed out over <paramref name="semiring"/>
+    /// (log 1 under log-sum-exp, the most probable value under max-plus): shape (D·P, B, K), row = variable·P + replica.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor? missing)
+    /// <param name="x">Pixels (B, D, C), int64 in 0..N−1 (values at missing variables are ignored but must be in range).</param>
+    /// <param name="missing">Null, or (B, D) booleans.</param>
+    /// <param name="semiring">How missing variables are summed out.</param>
+    /// <param name="logProbabilities">A precomputed <see cref="LogProbabilities"/> table (a scorer's cache), or null to compute it.</param>
+    public Tensor Forward(Tensor x, Tensor? missing, Semiring semiring, Tensor? logProbabilities = null)
     {
+        ArgumentNullException.ThrowIfNull(semiring);
         using var scope = NewDisposeScope();
         long batch = x.shape[0];
+        var logProbs = logProbabilities ?? LogProbabilities();
         // Row of (variable d, channel c, value v) in the flattened log-probabilities: (d·C + c)·N + v.
         var rows = x.permute(1, 2, 0).add(RowOffsets).reshape(-1);
-        var table = LogProbabilities().view((long)Variables * Channels * Categories, (long)Replicas * Units);
+        var table = logProbs.view((long)Variables * Channels * Categories, (long)Replicas * Units);
         var picked = table.index_select(0, rows).view(Variables, Channels, batch, Replicas, Units).sum(1);
         if (missing is not null)
-            picked = picked.masked_fill(missing.t().view(Variables, batch, 1, 1), 0.0);
+        {
+            using var mask = missing.t().view(Variables, batch, 1, 1);
+            picked = semiring.SumOfNormalizedIsZero
+                ? picked.masked_fill(mask, 0.0)
+                : torch.where(mask, SummedOut(semiring, logProbs).unsqueeze(1), picked);
+        }
         var output = Replicas == 1
             ? picked.view(Variables, batch, Units)
             : picked.permute(0, 2, 1, 3).reshape((long)Variables * Replicas, batch, Units);
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Every unit summed out over <paramref name="semiring"/>: shape (D·P, 1, K), row = variable·P + replica — the input
+    /// of the partition function (log Z, all zeros under log-sum-exp) or of the max-product circuit's maximum.
+    /// </summary>
+    public Tensor Integral(Semiring semiring, Tensor? logProbabilities = null)
+    {
+        ArgumentNullException.ThrowIfNull(semiring);
+        if (semiring.SumOfNormalizedIsZero)
+            return torch.zeros([(long)Variables * Replicas, 1, Units], ScalarType.Float32, Logits.device);
+        using var scope = NewDisposeScope();
+        var summed = SummedOut(semiring, logProbabilities ?? LogProbabilities());
+        return summed.reshape((long)Variables * Replicas, 1, Units).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>(D, C, N, P, K) log-probabilities → (D, P, K): each unit with its channels' categories summed out.</summary>
+    static Tensor SummedOut(Semiring semiring, Tensor logProbabilities)
+    {
+        using var perChannel = semiring.Sum(logProbabilities, 2);
+        return perChannel.sum(1);
     }
 }

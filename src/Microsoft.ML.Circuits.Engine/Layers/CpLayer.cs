@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -11,26 +12,25 @@ namespace Microsoft.ML.Circuits.Layers;
 /// </summary>
 public sealed class CpLayer : InnerLayer
 {
-    /// <summary>Creates the layer with weights U(0.01, 0.99).</summary>
-    public CpLayer(FoldedLayerPlan plan, Reparameterization reparameterization, Generator generator, Device device)
-        : base(nameof(CpLayer), plan, reparameterization, device)
+    internal CpLayer(LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : base(nameof(CpLayer), spec, reparameterization, device)
     {
-        Weight = AddParameter("weight", Parameterization.InitialUniform([Folds, Arity, InputUnits, OutputUnits], reparameterization, generator), device);
+        Weight = AddParameter("weight", InitialUniform("weight", generator), device);
     }
 
     /// <summary>θ of shape (F, H, K_in, K_out).</summary>
     public Parameter Weight { get; }
 
     /// <summary>The non-negative weights W.</summary>
-    public Tensor Weights() => Parameterization.Weights(Weight, Reparameterization, 2);
+    public Tensor Weights() => Parameterization.Weights(Weight, Spec.Parameter("weight"), Reparameterization);
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor Contract(Tensor x, Semiring semiring)
     {
         CheckInput(x);
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
-        var y = LogSpace.LogMatMul(x.reshape(Folds * Arity, batch, InputUnits), Weights().view(Folds * Arity, InputUnits, OutputUnits));
+        var y = semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), Weights().view(Folds * Arity, InputUnits, OutputUnits));
         return SumSlots(y.view(Folds, Arity, batch, OutputUnits)).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -6,55 +7,63 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits.Layers;
 
 /// <summary>
-/// A folded inner layer. Input: (F, H, B, K_in) log-values gathered by the circuit (padding slots hold log 1 = 0);
-/// output: (F, B, K_out) log-values. Each layer knows its parameters, its forward pass and its projection.
+/// A folded inner layer built from a <see cref="LayerSpec"/>. It receives the outputs of its source layers, gathers
+/// its (F, H, B, K_in) input from them with its gather index (padding slots hold log 1 = 0), and contracts that input
+/// to (F, B, K_out) log-values through a <see cref="Semiring"/>. Which kernel runs the three steps is chosen by
+/// <see cref="Kernels.LayerKernels"/>; <see cref="Contract"/> is the managed reference.
 /// </summary>
 public abstract class InnerLayer : nn.Module<Tensor, Tensor>
 {
     readonly List<Parameter> clamped = [];
+    readonly Tensor gather;
+    readonly Kernels.ILayerKernel kernel;
 
-    /// <summary>Creates the layer for <paramref name="plan"/>.</summary>
-    protected InnerLayer(string name, FoldedLayerPlan plan, Reparameterization reparameterization, Device device) : base(name)
+    private protected InnerLayer(string name, LayerSpec spec, Reparameterization reparameterization, Device device) : base(name)
     {
-        Plan = plan;
+        Spec = spec;
         Reparameterization = reparameterization;
-        Folds = plan.Folds;
-        Arity = plan.Arity;
-        InputUnits = plan.InputUnits;
-        OutputUnits = plan.OutputUnits;
-        if (plan.IsPadded)
+        gather = torch.tensor(spec.Gather.Select(i => (long)i).ToArray(), device: device);
+        register_buffer("gather", gather, persistent: false);
+        if (spec.IsPadded)
         {
-            Mask = torch.tensor(plan.Mask.ToArray(), device: device).view(Folds, Arity);
+            Mask = torch.tensor(spec.Mask.ToArray(), device: device).view(Folds, Arity);
             register_buffer("mask", Mask, persistent: false);
         }
+        kernel = Kernels.LayerKernels.Select(spec.Kind, device);
     }
 
     /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
     protected override void RegisterComponents() { }
 
-    /// <summary>The folded layer this module computes.</summary>
-    public FoldedLayerPlan Plan { get; }
+    /// <summary>The backend-neutral description of this layer.</summary>
+    public LayerSpec Spec { get; }
+
+    /// <summary>The folded layer of the plan this module computes.</summary>
+    public FoldedLayerPlan Plan => Spec.Plan;
 
     /// <summary>How the raw parameters become weights.</summary>
     public Reparameterization Reparameterization { get; }
 
     /// <summary>F.</summary>
-    public int Folds { get; }
+    public int Folds => Spec.Folds;
 
     /// <summary>H.</summary>
-    public int Arity { get; }
+    public int Arity => Spec.Arity;
 
     /// <summary>K_in.</summary>
-    public int InputUnits { get; }
+    public int InputUnits => Spec.InputUnits;
 
     /// <summary>K_out.</summary>
-    public int OutputUnits { get; }
+    public int OutputUnits => Spec.OutputUnits;
+
+    /// <summary>The name of the kernel that computes this layer (<c>managed</c> unless a native kernel serves it).</summary>
+    public string KernelName => kernel.Name;
 
     /// <summary>(F, H) booleans, true at real inputs; null when no fold is padded.</summary>
-    protected Tensor? Mask { get; }
+    private protected Tensor? Mask { get; }
 
     /// <summary>Registers a trainable parameter (subject to the clamp projection) and returns it.</summary>
-    protected Parameter AddParameter(string name, Tensor initial, Device device, bool clamp = true)
+    private protected Parameter AddParameter(string name, Tensor initial, Device device, bool clamp = true)
     {
         var parameter = Parameterization.ToParameter(initial, device);
         register_parameter(name, parameter);
@@ -68,8 +77,43 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
         foreach (var p in clamped) Parameterization.Project(p, Reparameterization);
     }
 
-    /// <summary>Sets padded slots of per-slot results <paramref name="y"/> (F, H, B, K) to log 1 and sums over the slots.</summary>
-    protected Tensor SumSlots(Tensor y, int slotDim = 1)
+    /// <summary>
+    /// The layer's output (F, B, K_out) from the outputs of its sources (each (F_s, B, K_in), in the order of
+    /// <see cref="LayerSpec.Sources"/>): gather, contraction and product over the slots, by the selected kernel.
+    /// </summary>
+    public Tensor Forward(IReadOnlyList<Tensor> sources, Semiring semiring)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(semiring);
+        if (sources.Count != Spec.Sources.Length)
+            throw new ArgumentException($"Layer {Spec.Index} reads {Spec.Sources.Length} sources, got {sources.Count}.", nameof(sources));
+        return kernel.Forward(this, sources, semiring);
+    }
+
+    /// <summary>
+    /// Gathers the (F, H, B, K_in) input from the sources' outputs: concatenated in order, followed by one row of
+    /// log 1 = 0 when some fold is padded, indexed by the layer's gather index.
+    /// </summary>
+    public Tensor GatherInputs(IReadOnlyList<Tensor> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        using var scope = NewDisposeScope();
+        long batch = sources[0].shape[1];
+        var parts = sources.ToList();
+        if (Spec.IsPadded)
+            parts.Add(torch.zeros([1, batch, InputUnits], sources[0].dtype, sources[0].device));
+        var concatenated = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
+        return concatenated.index_select(0, gather).view(Folds, Arity, batch, InputUnits).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The contraction of a gathered input <paramref name="x"/> (F, H, B, K_in) to (F, B, K_out) over <paramref name="semiring"/>.</summary>
+    public abstract Tensor Contract(Tensor x, Semiring semiring);
+
+    /// <summary>The log-sum-exp contraction of a gathered input (F, H, B, K_in): <see cref="Contract"/> with <see cref="Semiring.LogSumExp"/>.</summary>
+    public override Tensor forward(Tensor x) => Contract(x, Semiring.LogSumExp);
+
+    /// <summary>Sets padded slots of per-slot results <paramref name="y"/> (F, H, B, K) to log 1 and sums over the slots (the product).</summary>
+    private protected Tensor SumSlots(Tensor y, int slotDim = 1)
     {
         if (Mask is null) return y.sum(slotDim);
         using var missing = Mask.logical_not();
@@ -79,9 +123,13 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Checks the shape of the gathered input.</summary>
-    protected void CheckInput(Tensor x)
+    private protected void CheckInput(Tensor x)
     {
         if (x.ndim != 4 || x.shape[0] != Folds || x.shape[1] != Arity || x.shape[3] != InputUnits)
-            throw new ArgumentException($"Layer {Plan.Index} expects input (F={Folds}, H={Arity}, B, K={InputUnits}), got ({string.Join(", ", x.shape)}).", nameof(x));
+            throw new ArgumentException($"Layer {Spec.Index} expects input (F={Folds}, H={Arity}, B, K={InputUnits}), got ({string.Join(", ", x.shape)}).", nameof(x));
     }
+
+    /// <summary>The initial θ of parameter <paramref name="name"/>: weights uniform in [low, high).</summary>
+    private protected Tensor InitialUniform(string name, Generator generator, double low = 0.01, double high = 0.99) =>
+        Parameterization.InitialUniform([.. Spec.Parameter(name).Shape], Reparameterization, generator, low, high);
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,23 +15,24 @@ public sealed class MixingLayer : InnerLayer
 {
     readonly Tensor? frozen;
 
-    /// <summary>Creates the layer; <paramref name="freeze"/> keeps the weights at 0.5.</summary>
-    public MixingLayer(FoldedLayerPlan plan, bool freeze, Reparameterization reparameterization, Generator generator, Device device)
-        : base(nameof(MixingLayer), plan, reparameterization, device)
+    internal MixingLayer(LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : base(nameof(MixingLayer), spec, reparameterization, device)
     {
-        if (plan.InputUnits != plan.OutputUnits)
-            throw new ArgumentException("A mixing layer keeps the number of units.", nameof(plan));
-        IsFrozen = freeze;
-        using var realSlots = torch.tensor(plan.Mask.ToArray()).view(Folds, Arity, 1).to(ScalarType.Float32);
-        if (freeze)
+        if (spec.InputUnits != spec.OutputUnits)
+            throw new ArgumentException("A mixing layer keeps the number of units.", nameof(spec));
+        var weight = spec.Parameter("weight");
+        IsFrozen = weight.Frozen;
+        long[] shape = [.. weight.Shape];
+        using var realSlots = torch.tensor(spec.Mask.ToArray()).view(Folds, Arity, 1).to(ScalarType.Float32);
+        if (IsFrozen)
         {
-            frozen = torch.full([Folds, Arity, OutputUnits], 0.5f).mul_(realSlots).to(device);
+            frozen = torch.full(shape, 0.5f).mul_(realSlots).to(device);
             register_buffer("weight", frozen, persistent: true);
             return;
         }
-        using var u = torch.rand([Folds, Arity, OutputUnits], ScalarType.Float32, generator: generator).mul_(0.98).add_(0.01).mul_(realSlots);
+        using var u = torch.rand(shape, ScalarType.Float32, generator: generator).mul_(0.98).add_(0.01).mul_(realSlots);
         var initial = u / u.sum(1, keepdim: true);
-        if (reparameterization != Reparameterization.Clamp) initial.clamp_min_(LogSpace.ClampMinimum).log_();
+        if (reparameterization != Reparameterization.Clamp) initial.clamp_min_(Parameterization.ClampMinimum).log_();
         Weight = AddParameter("weight", initial, device);
     }
 
@@ -49,20 +51,18 @@ public sealed class MixingLayer : InnerLayer
         if (Reparameterization == Reparameterization.Softmax && Mask is not null)
             w = Weight!.masked_fill(Mask.logical_not().unsqueeze(2), float.NegativeInfinity).softmax(1);
         else
-            w = Parameterization.Weights(Weight!, Reparameterization, 1);
+            w = Parameterization.Weights(Weight!, Spec.Parameter("weight"), Reparameterization);
         if (Mask is not null) w = w * Mask.unsqueeze(2);
         return w.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor Contract(Tensor x, Semiring semiring)
     {
         CheckInput(x);
         using var scope = NewDisposeScope();
-        // Padded slots must not take part in the maximum: make them −∞ (they then contribute exp(−∞)·0 = 0).
+        // Padded slots must not take part: make them −∞ (they then contribute exp(−∞)·0 = 0, or lose every maximum).
         if (Mask is not null) x = x.masked_fill(Mask.logical_not().view(Folds, Arity, 1, 1), float.NegativeInfinity);
-        var max = LogSpace.SafeMax(x, 1);
-        var linear = ((x - max).exp_() * Weights().unsqueeze(2)).sum(1);
-        return linear.log_().add_(max.squeeze(1)).MoveToOuterDisposeScope();
+        return semiring.WeightedSum(x, Weights().unsqueeze(2), 1).MoveToOuterDisposeScope();
     }
 }

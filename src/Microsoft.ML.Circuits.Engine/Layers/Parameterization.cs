@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,17 +7,29 @@ namespace Microsoft.ML.Circuits.Layers;
 
 /// <summary>
 /// Turns a raw parameter θ into non-negative weights according to a <see cref="Reparameterization"/>:
-/// clamp (w = θ, projected to ≥ <see cref="LogSpace.ClampMinimum"/> after each step), exp (w = e^θ) or softmax
+/// clamp (w = θ, projected to ≥ <see cref="ClampMinimum"/> after each step), exp (w = e^θ) or softmax
 /// (w = softmax of θ over the dimensions each unit normalises over). Initial weights are U(low, high) in every case
 /// (θ = log of it for exp and softmax).
 /// </summary>
-public static class Parameterization
+internal static class Parameterization
 {
+    /// <summary>The clamp bound of the projected-gradient parameterisation: sqrt(float32 tiny) ≈ 1.0842e−19.</summary>
+    public static readonly float ClampMinimum = MathF.Sqrt(1.17549435e-38f);
+
     /// <summary>Creates θ (on CPU, from <paramref name="generator"/>) whose weights are uniform in [low, high).</summary>
     public static Tensor InitialUniform(long[] shape, Reparameterization reparameterization, Generator generator, double low = 0.01, double high = 0.99)
     {
         var u = torch.rand(shape, ScalarType.Float32, generator: generator).mul_(high - low).add_(low);
         return reparameterization == Reparameterization.Clamp ? u : u.log_();
+    }
+
+    /// <summary>The weights of θ described by <paramref name="spec"/>: under softmax, normalised over its normalised axes.</summary>
+    public static Tensor Weights(Tensor theta, ParameterSpec spec, Reparameterization reparameterization)
+    {
+        var axes = spec.NormalizedAxes;
+        if (reparameterization == Reparameterization.Softmax && axes.IsEmpty)
+            throw new ArgumentException($"Parameter '{spec.Name}' has no normalised axes; softmax does not apply to it.", nameof(spec));
+        return Weights(theta, reparameterization, axes.IsEmpty ? 0 : axes[0], Math.Max(axes.Length, 1));
     }
 
     /// <summary>
@@ -43,12 +56,12 @@ public static class Parameterization
         }
     }
 
-    /// <summary>The clamp projection: raises every element of θ to at least <see cref="LogSpace.ClampMinimum"/> (clamp only).</summary>
+    /// <summary>The clamp projection: raises every element of θ to at least <see cref="ClampMinimum"/> (clamp only).</summary>
     public static void Project(Parameter theta, Reparameterization reparameterization)
     {
         if (reparameterization != Reparameterization.Clamp) return;
         using var _ = torch.no_grad();
-        theta.clamp_(LogSpace.ClampMinimum, float.PositiveInfinity);
+        theta.clamp_(ClampMinimum, float.PositiveInfinity);
     }
 
     /// <summary>Wraps <paramref name="initial"/> (consumed) as a trainable parameter on <paramref name="device"/>.</summary>

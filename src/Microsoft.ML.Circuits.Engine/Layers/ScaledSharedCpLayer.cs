@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -11,12 +12,11 @@ namespace Microsoft.ML.Circuits.Layers;
 /// </summary>
 public sealed class ScaledSharedCpLayer : SharedCpLayer
 {
-    /// <summary>Creates the layer.</summary>
-    public ScaledSharedCpLayer(FoldedLayerPlan plan, Reparameterization reparameterization, Generator generator, Device device)
-        : base(nameof(ScaledSharedCpLayer), plan, reparameterization, generator, device)
+    internal ScaledSharedCpLayer(LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : base(nameof(ScaledSharedCpLayer), spec, reparameterization, generator, device)
     {
-        var scale = Parameterization.InitialUniform([Folds, OutputUnits], reparameterization == Reparameterization.Clamp ? Reparameterization.Clamp : Reparameterization.Exp,
-            generator, 0.9, 1.1);
+        var scale = Parameterization.InitialUniform([.. spec.Parameter("scale").Shape],
+            reparameterization == Reparameterization.Clamp ? Reparameterization.Clamp : Reparameterization.Exp, generator, 0.9, 1.1);
         Scale = AddParameter("scale", scale, device);
     }
 
@@ -27,10 +27,10 @@ public sealed class ScaledSharedCpLayer : SharedCpLayer
     public Tensor LogScale() => Reparameterization == Reparameterization.Clamp ? Scale.log() : Scale.alias();
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor Contract(Tensor x, Semiring semiring)
     {
         using var scope = NewDisposeScope();
-        var y = base.forward(x);
+        var y = base.Contract(x, semiring);
         return y.add_(LogScale().unsqueeze(1)).MoveToOuterDisposeScope();
     }
 }

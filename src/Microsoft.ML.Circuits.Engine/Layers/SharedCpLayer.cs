@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -11,32 +12,30 @@ namespace Microsoft.ML.Circuits.Layers;
 /// </summary>
 public class SharedCpLayer : InnerLayer
 {
-    /// <summary>Creates the layer with weights U(0.01, 0.99).</summary>
-    public SharedCpLayer(FoldedLayerPlan plan, Reparameterization reparameterization, Generator generator, Device device)
-        : this(nameof(SharedCpLayer), plan, reparameterization, generator, device) { }
+    internal SharedCpLayer(LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : this(nameof(SharedCpLayer), spec, reparameterization, generator, device) { }
 
-    /// <summary>For derived layers.</summary>
-    protected SharedCpLayer(string name, FoldedLayerPlan plan, Reparameterization reparameterization, Generator generator, Device device)
-        : base(name, plan, reparameterization, device)
+    private protected SharedCpLayer(string name, LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : base(name, spec, reparameterization, device)
     {
-        Weight = AddParameter("weight", Parameterization.InitialUniform([Arity, InputUnits, OutputUnits], reparameterization, generator), device);
+        Weight = AddParameter("weight", InitialUniform("weight", generator), device);
     }
 
     /// <summary>θ of shape (H, K_in, K_out).</summary>
     public Parameter Weight { get; }
 
     /// <summary>The non-negative shared weights W.</summary>
-    public Tensor Weights() => Parameterization.Weights(Weight, Reparameterization, 1);
+    public Tensor Weights() => Parameterization.Weights(Weight, Spec.Parameter("weight"), Reparameterization);
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor Contract(Tensor x, Semiring semiring)
     {
         CheckInput(x);
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
         // (F, H, B, K) -> (H, F·B, K): one matrix product per slot, shared by every fold.
         var slots = x.permute(1, 0, 2, 3).reshape(Arity, Folds * batch, InputUnits);
-        var y = LogSpace.LogMatMul(slots, Weights()).view(Arity, Folds, batch, OutputUnits);
+        var y = semiring.MatMul(slots, Weights()).view(Arity, Folds, batch, OutputUnits);
         return SumSlots(y, slotDim: 0).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -11,14 +12,12 @@ namespace Microsoft.ML.Circuits.Layers;
 /// </summary>
 public sealed class UncollapsedCpLayer : InnerLayer
 {
-    /// <summary>Creates the layer with weights U(0.01, 0.99).</summary>
-    public UncollapsedCpLayer(FoldedLayerPlan plan, int rank, Reparameterization reparameterization, Generator generator, Device device)
-        : base(nameof(UncollapsedCpLayer), plan, reparameterization, device)
+    internal UncollapsedCpLayer(LayerSpec spec, Reparameterization reparameterization, Generator generator, Device device)
+        : base(nameof(UncollapsedCpLayer), spec, reparameterization, device)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(rank, 1);
-        Rank = rank;
-        InputWeight = AddParameter("input_weight", Parameterization.InitialUniform([Folds, Arity, InputUnits, rank], reparameterization, generator), device);
-        OutputWeight = AddParameter("output_weight", Parameterization.InitialUniform([Folds, rank, OutputUnits], reparameterization, generator), device);
+        Rank = spec.Rank ?? throw new ArgumentException("Uncollapsed CP needs a rank.", nameof(spec));
+        InputWeight = AddParameter("input_weight", InitialUniform("input_weight", generator), device);
+        OutputWeight = AddParameter("output_weight", InitialUniform("output_weight", generator), device);
     }
 
     /// <summary>R.</summary>
@@ -31,14 +30,14 @@ public sealed class UncollapsedCpLayer : InnerLayer
     public Parameter OutputWeight { get; }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor Contract(Tensor x, Semiring semiring)
     {
         CheckInput(x);
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
-        var a = Parameterization.Weights(InputWeight, Reparameterization, 2).view(Folds * Arity, InputUnits, Rank);
-        var z = SumSlots(LogSpace.LogMatMul(x.reshape(Folds * Arity, batch, InputUnits), a).view(Folds, Arity, batch, Rank));
-        var b = Parameterization.Weights(OutputWeight, Reparameterization, 1);
-        return LogSpace.LogMatMul(z, b).MoveToOuterDisposeScope();
+        var a = Parameterization.Weights(InputWeight, Spec.Parameter("input_weight"), Reparameterization).view(Folds * Arity, InputUnits, Rank);
+        var z = SumSlots(semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), a).view(Folds, Arity, batch, Rank));
+        var b = Parameterization.Weights(OutputWeight, Spec.Parameter("output_weight"), Reparameterization);
+        return semiring.MatMul(z, b).MoveToOuterDisposeScope();
     }
 }

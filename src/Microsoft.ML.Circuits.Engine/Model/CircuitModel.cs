@@ -169,6 +169,7 @@ public sealed class CircuitModel : IDisposable
                 using var loaded = torch.tensor(data, shape);
                 target.copy_(loaded);
             }
+            circuit.MarkParametersChanged();
             return new CircuitModel(circuit, metadata);
         }
         catch
@@ -203,6 +204,7 @@ public sealed class CircuitModel : IDisposable
         var source = Circuit.state_dict();
         foreach (var (name, target) in copy.state_dict())
             target.copy_(source[name]);
+        copy.MarkParametersChanged();
         return new CircuitModel(copy, Metadata);
     }
 

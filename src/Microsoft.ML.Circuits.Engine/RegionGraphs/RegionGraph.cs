@@ -33,6 +33,24 @@ public sealed class RegionGraph
     /// <summary>Number of input replicas (1 except for random binary trees with several repetitions).</summary>
     public int Replicas { get; }
 
+    /// <summary>
+    /// A SHA-256 (hex) of the graph's structure: every region's scope and replica and every partition's output and
+    /// parts, in id order. Two graphs with the same fingerprint fold into the same plan.
+    /// </summary>
+    public string Fingerprint => fingerprint ??= ComputeFingerprint();
+
+    string? fingerprint;
+
+    string ComputeFingerprint()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Add(string text) => hash.AppendData(System.Text.Encoding.UTF8.GetBytes(text));
+        Add($"D{VariableCount};");
+        foreach (var r in Regions) Add($"R{r.Id}:{r.Replica}:{string.Join(',', r.Scope)};");
+        foreach (var p in Partitions) Add($"P{p.Id}:{p.Output}:{string.Join(',', p.Inputs)};");
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
     /// <summary>The input regions (no partitions).</summary>
     public IEnumerable<Region> InputRegions => Regions.Where(r => r.IsInput);
 

@@ -37,6 +37,12 @@ public sealed class CircuitPlan
     /// <summary>The folded inner layers from the inputs to the root; the last has one fold and one unit.</summary>
     public ImmutableArray<FoldedLayerPlan> Layers { get; }
 
+    /// <summary>
+    /// What the plan was built from: the region graph's <see cref="RegionGraph.Fingerprint"/>, K and K_in. A circuit
+    /// refuses a plan whose fingerprint differs from the one its description builds.
+    /// </summary>
+    public string Fingerprint => $"{Graph.Fingerprint}/K={Units}/K_in={InputUnits}";
+
     /// <summary>Number of variables D.</summary>
     public int Variables => Graph.VariableCount;
 

@@ -182,6 +182,7 @@ public static class Trainer
         using var _ = torch.no_grad();
         foreach (var (name, tensor) in circuit.state_dict())
             tensor.copy_(snapshot[name]);
+        circuit.MarkParametersChanged();
     }
 
     static void Dispose(Dictionary<string, Tensor> snapshot)

@@ -14,8 +14,7 @@ namespace Microsoft.ML.Circuits;
 /// </summary>
 public abstract class CircuitTransformerBase : ITransformer, IDisposable
 {
-    readonly object scoring = new();
-    Tensor? logPartition;
+    readonly Lazy<CircuitScorer> scorer;
 
     private protected CircuitTransformerBase(IHostEnvironment env, string name, CircuitModel model, string inputColumnName,
         ChannelLayout layout, float pixelScale, int scoringBatchSize)
@@ -23,6 +22,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
         ArgumentNullException.ThrowIfNull(env);
         Host = env.Register(name);
         Model = model ?? throw new ArgumentNullException(nameof(model));
+        scorer = new Lazy<CircuitScorer>(() => new CircuitScorer(Model.Circuit));
         if (scoringBatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(scoringBatchSize), scoringBatchSize, "ScoringBatchSize must be at least 1.");
         var d = model.Description;
@@ -100,22 +100,10 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     internal void Score(byte[] pixels, int count, double[] destination)
     {
         var d = Description;
-        lock (scoring)
-        {
-            using var _ = torch.no_grad();
-            using var scope = NewDisposeScope();
-            if (logPartition is null)
-            {
-                // The transformer's weights are fixed: compute log Z and the input table once.
-                logPartition = Model.Circuit.LogPartition().DetachFromDisposeScope();
-                Model.Circuit.Input.Freeze();
-            }
-            var bytes = torch.tensor(pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
-            var x = bytes.to(ScalarType.Int64, Model.Circuit.Device);
-            var ll = (Model.Circuit.LogCircuit(x) - logPartition).to(ScalarType.Float64).cpu();
-            var values = ll.data<double>();
-            for (int i = 0; i < count; i++) destination[i] = values[i];
-        }
+        using var scope = NewDisposeScope();
+        var bytes = torch.tensor(pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
+        var x = bytes.to(ScalarType.Int64, Model.Circuit.Device);
+        scorer.Value.LogLikelihoods(x).CopyTo(destination, 0);
     }
 
     /// <summary>Bits per dimension of a log-likelihood: −LL / (ln 2 · H·W·C).</summary>
@@ -154,7 +142,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     /// <summary>Frees the circuit's tensors.</summary>
     public void Dispose()
     {
-        logPartition?.Dispose();
+        if (scorer.IsValueCreated) scorer.Value.Dispose();
         Model.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
 using static TorchSharp.torch;
 using static Microsoft.ML.Circuits.Tests.TinyCircuits;
@@ -30,9 +31,9 @@ public sealed class LayerTests
         var inner = circuit.Layers.SelectMany(l => l.parameters()).ToList();
         Assert.IsNotEmpty(inner);
         foreach (var p in inner)
-            Assert.IsGreaterThanOrEqualTo(LogSpace.ClampMinimum, p.min().item<float>());
+            Assert.IsGreaterThanOrEqualTo(Parameterization.ClampMinimum, p.min().item<float>());
         // A step of lr 5 drives some weights below zero before the projection: the projection is what keeps them valid.
-        Assert.IsTrue(inner.Any(p => p.min().item<float>() == LogSpace.ClampMinimum), "no weight was clamped; the test would not notice a missing projection");
+        Assert.IsTrue(inner.Any(p => p.min().item<float>() == Parameterization.ClampMinimum), "no weight was clamped; the test would not notice a missing projection");
     }
 
     [TestMethod]
@@ -57,7 +58,7 @@ public sealed class LayerTests
     {
         using var x = torch.tensor(new[] { float.NegativeInfinity, float.NegativeInfinity, 0f, -1f }).view(2, 1, 2);
         using var w = torch.full([2, 2, 3], 0.5f);
-        using var y = LogSpace.LogMatMul(x, w);
+        using var y = Semiring.LogSumExp.MatMul(x, w);
         Assert.IsTrue(y[0].isneginf().all().item<bool>());
         Assert.IsTrue(y[1].isfinite().all().item<bool>());
         Assert.AreEqual(MathF.Log(0.5f * (1 + MathF.Exp(-1))), y[1, 0, 0].item<float>(), 1e-6);

@@ -1,0 +1,56 @@
+using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits;
+
+/// <summary>
+/// Scores batches with a circuit whose weights rarely change (a transformer's): it keeps log Z and the input layer's
+/// log-probability table, which dominate the cost of scoring few images, and recomputes them when the circuit's
+/// <see cref="TensorizedCircuit.ParameterVersion"/> moves. The caches belong to the scorer, never to the circuit, so
+/// training the circuit elsewhere always sees its current weights. Thread-safe; one batch at a time.
+/// </summary>
+internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
+{
+    readonly object gate = new();
+    Tensor? logPartition, logProbabilities;
+    long version = -1;
+
+    public TensorizedCircuit Circuit { get; } = circuit;
+
+    /// <summary>log p(x) of a batch (B, D, C) whose values the caller has validated; float64 on the CPU, shape (B).</summary>
+    public double[] LogLikelihoods(Tensor x)
+    {
+        lock (gate)
+        {
+            using var _ = torch.no_grad();
+            using var scope = NewDisposeScope();
+            Refresh();
+            var logCircuit = MarginalQuery.Upward(Circuit, x, null, Semiring.LogSumExp, logProbabilities);
+            return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        }
+    }
+
+    void Refresh()
+    {
+        long current = Circuit.ParameterVersion;
+        if (current == version && logPartition is not null) return;
+        Release();
+        logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();
+        logPartition = new PartitionQuery(Circuit).Evaluate().detach().DetachFromDisposeScope();
+        version = current;
+    }
+
+    void Release()
+    {
+        logPartition?.Dispose();
+        logProbabilities?.Dispose();
+        logPartition = logProbabilities = null;
+    }
+
+    public void Dispose()
+    {
+        lock (gate) Release();
+    }
+}

@@ -1,0 +1,38 @@
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Queries;
+
+/// <summary>
+/// Exact marginals: log p(x_observed) = log Σ_{x_missing} c(x) − log Z, with the pixels marked missing summed out
+/// (all their channels) by replacing their input units with their integral, 1. One upward pass, no enumeration.
+/// </summary>
+public sealed class MarginalQuery : CircuitQuery
+{
+    /// <summary>Creates the query.</summary>
+    public MarginalQuery(TensorizedCircuit circuit) : base(circuit) { }
+
+    /// <summary>log p(x_observed) for each image of <paramref name="x"/> (B, D, C), pixels where <paramref name="missing"/> (B, D) is true summed out; shape (B).</summary>
+    public Tensor Evaluate(Tensor x, Tensor missing)
+    {
+        ArgumentNullException.ThrowIfNull(missing);
+        using var scope = NewDisposeScope();
+        return (LogCircuit(x, missing) - new PartitionQuery(Circuit).Evaluate()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>log Σ_{x_missing} c(x), unnormalised, for each image; <paramref name="missing"/> may be null (no pixel missing). Shape (B).</summary>
+    public Tensor LogCircuit(Tensor x, Tensor? missing)
+    {
+        Circuit.CheckBatch(x, missing);
+        return Upward(Circuit, x, missing, Semiring.LogSumExp, null);
+    }
+
+    /// <summary>One upward pass over <paramref name="semiring"/> without validating values (the caller has).</summary>
+    internal static Tensor Upward(TensorizedCircuit circuit, Tensor x, Tensor? missing, Semiring semiring, Tensor? logProbabilities)
+    {
+        using var scope = NewDisposeScope();
+        using var inputs = circuit.Input.Forward(x, missing, semiring, logProbabilities);
+        return circuit.Evaluate(inputs, semiring).Root.MoveToOuterDisposeScope();
+    }
+}

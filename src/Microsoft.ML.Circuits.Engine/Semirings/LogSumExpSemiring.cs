@@ -1,0 +1,44 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Semirings;
+
+/// <summary>
+/// Sum-product in log space with the max-subtraction trick: subtract each vector's (guarded) maximum, exponentiate,
+/// apply the linear map, take the log and add the maximum back.
+/// </summary>
+internal sealed class LogSumExpSemiring : Semiring
+{
+    public override string Name => "log-sum-exp";
+
+    public override Tensor MatMul(Tensor x, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var max = SafeMax(x, -1);
+        var linear = torch.bmm((x - max).exp_(), weight);
+        return linear.log_().add_(max).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor OuterMatMul(Tensor left, Tensor right, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        long folds = left.shape[0], batch = left.shape[1], i = left.shape[2], j = right.shape[2];
+        var leftMax = SafeMax(left, -1);
+        var rightMax = SafeMax(right, -1);
+        var outer = (left - leftMax).exp_().unsqueeze(3) * (right - rightMax).exp_().unsqueeze(2);
+        var linear = torch.bmm(outer.view(folds, batch, i * j), weight);
+        return linear.log_().add_(leftMax).add_(rightMax).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor WeightedSum(Tensor x, Tensor weight, long dim)
+    {
+        using var scope = NewDisposeScope();
+        var max = SafeMax(x, dim);
+        var linear = ((x - max).exp_() * weight).sum(dim);
+        return linear.log_().add_(max.squeeze(dim)).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor Sum(Tensor x, long dim) => x.logsumexp(dim);
+
+    public override bool SumOfNormalizedIsZero => true;
+}
