@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
+using Microsoft.ML.Circuits.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,8 +12,9 @@ namespace Circuits.Cli;
 
 /// <summary>
 /// <c>bench</c>: the performance protocol of docs/benchmarks.md. Random pixels in 0..255; warm-up steps; then the
-/// median over timed steps of one training step (log c(x) − log Z, backward, Adam, clamp: exactly what training does)
-/// and of one forward pass (log c(x), no gradients); images per second; the process's peak memory.
+/// median over timed steps of the trainer's own training step (log c(x) − log Z, backward, the step's one host
+/// synchronisation, Adam, clamp) and of one forward pass (log c(x), no gradients); the kernel that computed the layers,
+/// host synchronisations per step, images per second, the process's peak memory.
 /// </summary>
 internal static class BenchCommand
 {
@@ -39,31 +43,33 @@ internal static class BenchCommand
         return command;
     }
 
-    public sealed record Row(CircuitDescription Description, long Parameters, int BatchSize, string Device, double TrainMs, double ForwardMs, double PeakGiB);
+    public sealed record Row(CircuitDescription Description, long Parameters, int BatchSize, string Device, string Kernel, double TrainMs,
+        double HostSyncsPerStep, double ForwardMs, double PeakGiB);
 
+    /// <summary>
+    /// Times the trainer's own step (<see cref="TrainingStep"/>: loss, backward, one host read of the loss and the
+    /// finiteness flags, Adam, clamp) and the forward pass the ML.NET scorer runs (log c(x), no gradients, no checks).
+    /// </summary>
     public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device)
     {
         using var circuit = new TensorizedCircuit(description, seed: 42, device: device);
-        using var optimizer = torch.optim.Adam(circuit.parameters(), lr: 0.01);
+        using var step = new TrainingStep(circuit, new TrainerOptions { LearningRate = 0.01 });
         using var generator = new Generator(7, torch.CPU);
         using var cpu = torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
         using var x = cpu.to(device);
 
         var train = new List<double>();
+        long syncsBefore = 0;
         for (int i = 0; i < warmup + steps; i++)
         {
+            if (i == warmup) syncsBefore = step.HostSyncs;
             var clock = Stopwatch.StartNew();
-            using (var scope = NewDisposeScope())
-            {
-                optimizer.zero_grad();
-                var loss = -(circuit.LogCircuit(x) - circuit.LogPartition()).sum();
-                loss.backward();
-                optimizer.step();
-                circuit.ProjectParameters();
-                ComputeDevice.Synchronize(device);
-            }
+            var (_, nonFinite) = step.Run(x, 0.01);
+            ComputeDevice.Synchronize(device);
+            if (nonFinite is not null) throw new InvalidOperationException($"The benchmark circuit diverged: {nonFinite} is not finite.");
             if (i >= warmup) train.Add(clock.Elapsed.TotalMilliseconds);
         }
+        double syncs = (step.HostSyncs - syncsBefore) / (double)steps;
         var forward = new List<double>();
         using (torch.no_grad())
         {
@@ -72,14 +78,15 @@ internal static class BenchCommand
                 var clock = Stopwatch.StartNew();
                 using (var scope = NewDisposeScope())
                 {
-                    circuit.LogCircuit(x);
+                    MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null);
                     ComputeDevice.Synchronize(device);
                 }
                 if (i >= warmup) forward.Add(clock.Elapsed.TotalMilliseconds);
             }
         }
         double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
-        return new Row(description, circuit.ParameterCount.Total, batchSize, ComputeDevice.NameOf(device), Median(train), Median(forward), peak);
+        string kernel = string.Join("+", circuit.Layers.Select(l => l.KernelName).Distinct());
+        return new Row(description, circuit.ParameterCount.Total, batchSize, ComputeDevice.NameOf(device), kernel, Median(train), syncs, Median(forward), peak);
     }
 
     static double Median(List<double> values)
@@ -91,11 +98,11 @@ internal static class BenchCommand
     public static void Print(TextWriter output, IEnumerable<Row> rows)
     {
         var c = CultureInfo.InvariantCulture;
-        output.WriteLine("| region graph | layer | K | parameters | batch | device | train ms/step | train images/s | forward ms | peak GiB (process) |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| region graph | layer | K | parameters | batch | device | kernel | train ms/step | host syncs/step | train images/s | forward ms | peak GiB (process) |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {6:F1} | {7:N0} | {8:F1} | {9:F2} |",
+            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {10} | {6:F1} | {11:F0} | {7:N0} | {8:F1} | {9:F2} |",
                 Names.Of(r.Description.RegionGraph), Names.Of(r.Description.Layer) + (r.Description.Rank is { } rank && r.Description.Layer == LayerKind.UncollapsedCP ? $" R={rank}" : ""), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
-                r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB));
+                r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB, r.Kernel, r.HostSyncsPerStep));
     }
 }

@@ -17,12 +17,36 @@ internal static class Cli
         ["Replicas"] = "--num-replica", ["layer"] = "--layer",
     };
 
+    /// <summary>Exit code after Ctrl+C (128 + SIGINT), as shells expect.</summary>
+    public const int Interrupted = 130;
+
+    static readonly Lazy<CancellationTokenSource> interrupt = new(() =>
+    {
+        var source = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (source.IsCancellationRequested) return; // a second Ctrl+C ends the process at once
+            e.Cancel = true;
+            source.Cancel();
+            Console.Error.WriteLine("interrupt: stopping after the current step and keeping the best checkpoint (Ctrl+C again to quit at once)");
+        };
+        return source;
+    });
+
+    /// <summary>Cancelled by the first Ctrl+C: long work stops at its next step and keeps what it has.</summary>
+    public static CancellationToken Interrupt => interrupt.Value.Token;
+
     public static int Run(Action body)
     {
         try
         {
             body();
             return 0;
+        }
+        catch (OperationCanceledException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return Interrupted;
         }
         catch (ArgumentException e)
         {

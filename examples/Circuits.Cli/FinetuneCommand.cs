@@ -38,8 +38,8 @@ internal static class FinetuneCommand
             string log = Path.ChangeExtension(output, ".jsonl");
             var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log,
                 (best, _) => ModelFiles.Save(best, model.Metadata, output, overwrite: true));
-            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report }, output, overwrite: true);
-            TrainingRun.PrintResult(report);
+            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report.ToSummary(), Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow }, output, overwrite: true);
+            TrainingRun.Finish(report, output);
         }));
         return command;
     }

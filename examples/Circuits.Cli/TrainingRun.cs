@@ -34,7 +34,7 @@ internal static class TrainingRun
 
         var withCallbacks = options with { EpochCompleted = Epoch, Improved = (circuitNow, _) => saveBest(circuitNow, null) };
         if (!progressBar)
-            return Trainer.Train(circuit, data, withCallbacks);
+            return Trainer.Train(circuit, data, withCallbacks, Cli.Interrupt);
 
         TrainingReport? report = null;
         AnsiConsole.Progress()
@@ -50,18 +50,30 @@ internal static class TrainingRun
                         task.MaxValue = p.Batches;
                         task.Value = p.Batch;
                     },
-                });
+                }, Cli.Interrupt);
             });
         return report!;
     }
 
     static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
-    public static void PrintResult(TrainingReport report)
+    /// <summary>Prints the result; after Ctrl+C, ends the command with exit code 130 and says which checkpoint was saved where.</summary>
+    public static void Finish(TrainingReport report, string modelPath)
+    {
+        PrintResult(report);
+        if (report.StopReason != "cancelled") return;
+        var c = CultureInfo.InvariantCulture;
+        throw new OperationCanceledException(report.BestEpoch == 0
+            ? $"interrupted after {report.Epochs} complete epochs, before any improvement: {modelPath} holds the initial weights (valid bpd {report.ValidBitsPerDimension.ToString("F4", c)})"
+            : $"interrupted after {report.Epochs} complete epochs: {modelPath} holds the best checkpoint, epoch {report.BestEpoch} (valid bpd {report.ValidBitsPerDimension.ToString("F4", c)})");
+    }
+
+    static void PrintResult(TrainingReport report)
     {
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Format(c, "stopped:    {0} after {1} epochs; best epoch {2}; {3:F0} s", report.StopReason, report.Epochs, report.BestEpoch, report.Seconds));
-        Console.WriteLine(string.Format(c, "best train bpd {0:F4}  valid bpd {1:F4}  test bpd {2}", report.TrainBitsPerDimension, report.ValidBitsPerDimension,
+        Console.WriteLine(string.Format(c, "best train bpd {0}  valid bpd {1:F4}  test bpd {2}",
+            double.IsNaN(report.TrainBitsPerDimension) ? "n/a" : report.TrainBitsPerDimension.ToString("F4", c), report.ValidBitsPerDimension,
             double.IsNaN(report.TestBitsPerDimension) ? "n/a" : report.TestBitsPerDimension.ToString("F4", c)));
     }
 }

@@ -46,6 +46,21 @@ public sealed class ImageDataset
     /// <summary>Bytes per image: H·W·C.</summary>
     public int ImageSize => Height * Width * Channels;
 
+    /// <summary>The largest pixel value of any image (0 when empty); computed once.</summary>
+    public int MaxValue
+    {
+        get
+        {
+            if (maxValue is { } known) return known;
+            int max = 0;
+            foreach (byte b in pixels) if (b > max) max = b;
+            maxValue = max;
+            return max;
+        }
+    }
+
+    int? maxValue;
+
     /// <summary>True when labels are present.</summary>
     public bool HasLabels => labels is not null;
 

@@ -23,7 +23,7 @@ public sealed record CircuitDescription
     /// <summary>Channels per pixel (1 for grayscale, 3 for RGB). A pixel's channels belong to one variable.</summary>
     public int Channels { get; init; } = 1;
 
-    /// <summary>Categories per channel: pixel values lie in 0..Categories−1. 256 for 8-bit images.</summary>
+    /// <summary>Categories per channel: pixel values lie in 0..Categories−1; 2..256, since pixels are bytes. 256 for 8-bit images.</summary>
     public int Categories { get; init; } = ByteCategories;
 
     /// <summary>The region graph.</summary>
@@ -74,7 +74,7 @@ public sealed record CircuitDescription
         Require(ImageHeight >= 1 && ImageHeight <= 4096, nameof(ImageHeight), ImageHeight, "1..4096");
         Require(ImageWidth >= 1 && ImageWidth <= 4096, nameof(ImageWidth), ImageWidth, "1..4096");
         Require(Channels >= 1 && Channels <= 16, nameof(Channels), Channels, "1..16");
-        Require(Categories >= 2 && Categories <= 65536, nameof(Categories), Categories, "2..65536");
+        Require(Categories >= 2 && Categories <= ByteCategories, nameof(Categories), Categories, $"2..{ByteCategories} (pixels are bytes)");
         Require(Enum.IsDefined(RegionGraph), nameof(RegionGraph), RegionGraph, string.Join(", ", Enum.GetNames<RegionGraphKind>()));
         Require(Enum.IsDefined(Layer), nameof(Layer), Layer, string.Join(", ", Enum.GetNames<LayerKind>()));
         Require(Enum.IsDefined(Reparameterization), nameof(Reparameterization), Reparameterization, string.Join(", ", Enum.GetNames<Reparameterization>()));

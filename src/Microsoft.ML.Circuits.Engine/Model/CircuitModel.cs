@@ -117,7 +117,12 @@ public sealed class CircuitModel : IDisposable
             throw new InvalidDataException($"{source} has format version {version}; this library reads versions 1..{FormatVersion}.");
         var description = CircuitDescription.FromJson(Text(1 << 20));
         ModelMetadata metadata;
-        try { metadata = JsonSerializer.Deserialize<ModelMetadata>(Text(64 << 20), JsonOptions) ?? new ModelMetadata(); }
+        try
+        {
+            string json = Text(64 << 20);
+            metadata = JsonSerializer.Deserialize<ModelMetadata>(json, JsonOptions) ?? new ModelMetadata();
+            if (!json.Contains("\"MetadataVersion\"", StringComparison.Ordinal)) metadata = metadata with { Version = 1 };
+        }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its metadata is not valid JSON ({e.Message}).", e); }
 
         var tensors = new Dictionary<string, (long[] Shape, float[] Data)>();

@@ -1,20 +1,23 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.ML.Circuits.Training;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits;
 
-/// <summary>What a model file says about where its weights came from.</summary>
+/// <summary>
+/// What a model file says about where its weights came from: its own versioned record, independent of the trainer's
+/// types. Version 1 (before the engine split) stored the trainer's report under <see cref="Training"/>; its JSON has
+/// the same fields as <see cref="TrainingSummary"/>, so those files read unchanged.
+/// </summary>
 public sealed record ModelMetadata
 {
+    /// <summary>The version of this record that the library writes.</summary>
+    public const int CurrentVersion = 2;
+
+    /// <summary>The version of this record: <see cref="CurrentVersion"/> when written now, 1 when read from a file that predates the field.</summary>
+    [JsonPropertyName("MetadataVersion")]
+    public int Version { get; init; } = CurrentVersion;
+
     /// <summary>The training run that produced the weights (null for untrained or compressed-only models).</summary>
-    public TrainingReport? Training { get; init; }
+    public TrainingSummary? Training { get; init; }
 
     /// <summary>How the weights were derived by compression (null unless compressed).</summary>
     public CompressionReport? Compression { get; init; }

@@ -1,4 +1,6 @@
 using Microsoft.ML.Circuits.Data;
+using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,7 +29,7 @@ public static class Evaluation
         ArgumentNullException.ThrowIfNull(circuit);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        CheckShape(circuit.Description, data);
+        CheckData(circuit.Description, data);
         var result = new double[data.Count];
         using var _ = torch.no_grad();
         using var logZ = circuit.LogPartition();
@@ -36,10 +38,19 @@ public static class Evaluation
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (circuit.LogCircuit(x) - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;
+    }
+
+    /// <summary>Throws when the images do not have the shape the circuit models or hold values outside its categories.</summary>
+    public static void CheckData(CircuitDescription description, ImageDataset data)
+    {
+        CheckShape(description, data);
+        if (data.MaxValue >= description.Categories)
+            throw new ArgumentOutOfRangeException(nameof(data),
+                $"{data.Name} holds pixel value {data.MaxValue}, but the circuit models values 0..{description.Categories - 1} (Categories = {description.Categories}).");
     }
 
     /// <summary>Throws when the images do not have the shape the circuit models.</summary>

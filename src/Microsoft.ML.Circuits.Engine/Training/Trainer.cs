@@ -27,7 +27,7 @@ public static class Trainer
         options.Validate();
         var description = circuit.Description;
         foreach (var split in new[] { data.Train, data.Valid, data.Test })
-            if (split.Count > 0) Evaluation.CheckShape(description, split);
+            if (split.Count > 0) Evaluation.CheckData(description, split);
         if (data.Valid.Count == 0)
             throw new ArgumentException("Training needs a non-empty validation set for early stopping.", nameof(data));
         if (data.Train.Count < options.BatchSize)
@@ -47,18 +47,11 @@ public static class Trainer
             history.Add(initial);
             options.EpochCompleted?.Invoke(initial);
 
-            var inputParameters = circuit.Input.parameters().ToList();
-            var innerParameters = circuit.Layers.SelectMany(l => l.parameters()).ToList();
-            var groups = new List<Adam.ParamGroup> { new(inputParameters, options.LearningRate, 0.9, 0.999, 1e-8, 0, false, false) };
-            if (innerParameters.Count > 0)
-                groups.Add(new Adam.ParamGroup(innerParameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false));
-            using var optimizer = torch.optim.Adam(groups, options.LearningRate);
-            var named = circuit.named_parameters().ToList();
-
+            using var step = new TrainingStep(circuit, options);
             int batchesPerEpoch = options.ValidationFrequency ?? data.Train.Count / options.BatchSize;
             var order = new BatchOrder(data.Train.Count, options.BatchSize, options.Seed);
             int patience = options.Patience, epoch = 0;
-            long step = 0;
+            long steps = 0;
             string stopReason = "max-epochs";
             double learningRate = options.LearningRate;
 
@@ -68,33 +61,33 @@ public static class Trainer
                 var epochClock = Stopwatch.StartNew();
                 double trainSum = 0;
                 long trainImages = 0;
+                bool cancelled = false;
                 for (int batch = 1; batch <= batchesPerEpoch; batch++)
                 {
-                    if (cancellation.IsCancellationRequested) break;
+                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
                     using var scope = NewDisposeScope();
                     var x = data.Train.Batch(order.Next(), circuit.Device);
-                    optimizer.zero_grad();
-                    var ll = circuit.LogCircuit(x) - circuit.LogPartition();
-                    var loss = -ll.sum();
-                    loss.backward();
-                    double lossValue = loss.item<float>();
-                    CheckFinite(named, grads: true, lossValue, epoch, batch, circuit, best, history);
-
-                    learningRate = CosineWarmRestarts(options, step);
-                    foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
-                    optimizer.step();
-                    step++;
-                    circuit.ProjectParameters();
-                    CheckFinite(named, grads: false, 0, epoch, batch, circuit, best, history);
-
-                    trainSum -= lossValue;
+                    learningRate = CosineWarmRestarts(options, steps);
+                    var (loss, nonFinite) = step.Run(x, learningRate);
+                    if (nonFinite is not null)
+                        throw Diverged($"{nonFinite} is not finite (NaN or infinity)", epoch, batch, nonFinite, circuit, best, history);
+                    steps++;
+                    trainSum -= loss;
                     trainImages += x.shape[0];
                     options.Progress?.Invoke(new TrainingProgress(epoch, batch, batchesPerEpoch, Bpd(trainSum / trainImages),
                         trainImages / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
                 }
-                if (trainImages == 0) { epoch--; stopReason = "cancelled"; break; }
+                if (cancelled)
+                {
+                    // Stop now: the partial epoch is not validated and the best checkpoint so far is what is kept.
+                    epoch--;
+                    stopReason = "cancelled";
+                    break;
+                }
 
                 double valid = Evaluation.MeanLogLikelihood(circuit, data.Valid, options.EvaluationBatchSize);
+                if (!double.IsFinite(valid))
+                    throw Diverged($"the validation log-likelihood is {valid}", epoch, batchesPerEpoch, "the validation log-likelihood", circuit, best, history);
                 bool improved = valid > bestValid;
                 var record = new EpochRecord(epoch, trainSum / trainImages, valid, Bpd(trainSum / trainImages), Bpd(valid),
                     epochClock.Elapsed.TotalSeconds, learningRate, improved);
@@ -118,8 +111,10 @@ public static class Trainer
             }
 
             Restore(circuit, best);
-            double train = Evaluation.MeanLogLikelihood(circuit, data.Train, options.EvaluationBatchSize);
-            double test = data.Test.Count > 0 ? Evaluation.MeanLogLikelihood(circuit, data.Test, options.EvaluationBatchSize) : double.NaN;
+            // A cancelled run returns at once: the full train and test passes are skipped (NaN).
+            bool stopNow = stopReason == "cancelled";
+            double train = stopNow ? double.NaN : Evaluation.MeanLogLikelihood(circuit, data.Train, options.EvaluationBatchSize);
+            double test = !stopNow && data.Test.Count > 0 ? Evaluation.MeanLogLikelihood(circuit, data.Test, options.EvaluationBatchSize) : double.NaN;
             return new TrainingReport
             {
                 Dataset = data.Name, TrainCount = data.Train.Count, ValidCount = data.Valid.Count, TestCount = data.Test.Count,
@@ -145,29 +140,16 @@ public static class Trainer
         return options.EtaMin + (options.LearningRate - options.EtaMin) * (1 + Math.Cos(Math.PI * current / options.T0)) / 2;
     }
 
-    static void CheckFinite(List<(string Name, Parameter Parameter)> parameters, bool grads, double loss, int epoch, int batch,
-        TensorizedCircuit circuit, Dictionary<string, Tensor> best, List<EpochRecord> history)
+    static TrainingDivergedException Diverged(string what, int epoch, int batch, string quantity, TensorizedCircuit circuit,
+        Dictionary<string, Tensor> best, List<EpochRecord> history)
     {
-        string? bad = null;
-        if (grads && !double.IsFinite(loss)) bad = "the loss";
-        if (bad is null)
-        {
-            foreach (var (name, parameter) in parameters)
-            {
-                var tensor = grads ? parameter.grad : parameter;
-                if (tensor is null) continue;
-                using var finite = tensor.isfinite().all();
-                if (!finite.item<bool>()) { bad = grads ? $"the gradient of {name}" : $"the weight {name}"; break; }
-            }
-        }
-        if (bad is null) return;
         Restore(circuit, best);
         int lastGood = history.LastOrDefault(h => h.Improved)?.Epoch ?? 0;
-        throw new TrainingDivergedException(
-            $"Training diverged at epoch {epoch}, batch {batch}: {bad} is not finite (NaN or infinity). " +
+        return new TrainingDivergedException(
+            $"Training diverged at epoch {epoch}, batch {batch}: {what}. " +
             $"The circuit was reset to the last good checkpoint (epoch {lastGood}{(lastGood == 0 ? ", the initial weights" : "")}); " +
             "a smaller learning rate or the clamp reparameterisation usually helps.",
-            epoch, batch, bad, lastGood);
+            epoch, batch, quantity, lastGood);
     }
 
     /// <summary>A copy of every tensor of the circuit's state.</summary>

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.Circuits.Training;
 
 /// <summary>
@@ -54,4 +57,21 @@ public sealed record TrainingReport
 
     /// <summary>The per-epoch history, epoch 0 (before training) first.</summary>
     public IReadOnlyList<EpochRecord> History { get; init; } = [];
+
+    /// <summary>The summary a model file keeps of this run (<see cref="ModelMetadata.Training"/>).</summary>
+    public TrainingSummary ToSummary()
+    {
+        var options = JsonSerializer.SerializeToElement(Options, SummaryJson);
+        return new TrainingSummary
+        {
+            Dataset = Dataset, TrainCount = TrainCount, ValidCount = ValidCount, TestCount = TestCount,
+            Options = options.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone()),
+            Epochs = Epochs, BestEpoch = BestEpoch, StopReason = StopReason,
+            TrainLogLikelihood = TrainLogLikelihood, ValidLogLikelihood = ValidLogLikelihood, TestLogLikelihood = TestLogLikelihood,
+            TrainBitsPerDimension = TrainBitsPerDimension, ValidBitsPerDimension = ValidBitsPerDimension, TestBitsPerDimension = TestBitsPerDimension,
+            Seconds = Seconds, History = History,
+        };
+    }
+
+    static readonly JsonSerializerOptions SummaryJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 }

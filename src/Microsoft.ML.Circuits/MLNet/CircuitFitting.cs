@@ -88,9 +88,13 @@ internal static class CircuitFitting
             }
             using var channel = host.Start("Training");
             channel.Info($"Fitting {description} ({circuit.ParameterCount.Total:N0} parameters) on {train.Count} rows, validating on {valid.Count}.");
+            // MLContext.CancelExecution() marks the host cancelled; the trainer polls it through a token before every step.
+            using var cancellation = new CancellationTokenSource();
+            bool Cancelled() => host is ICancelable { IsCanceled: true };
             var trainerOptions = TrainerOptions(options) with
             {
                 Device = ComputeDevice.NameOf(device),
+                Progress = _ => { if (Cancelled()) cancellation.Cancel(); },
                 EpochCompleted = record =>
                 {
                     channel.Info(record.Epoch == 0
@@ -99,8 +103,12 @@ internal static class CircuitFitting
                     options.EpochCompleted?.Invoke(record);
                 },
             };
-            var report = Trainer.Train(circuit, splits, trainerOptions);
-            var metadata = new ModelMetadata { Training = report with { Dataset = "IDataView" }, Compression = initial?.CompressionReport };
+            if (Cancelled()) cancellation.Cancel();
+            var report = Trainer.Train(circuit, splits, trainerOptions, cancellation.Token);
+            if (report.StopReason == "cancelled")
+                channel.Warning($"Fitting was cancelled (MLContext.CancelExecution) after {report.Epochs} complete epochs; " +
+                    $"the circuit holds the best checkpoint, epoch {report.BestEpoch} (valid bpd {report.ValidBitsPerDimension:F4}).");
+            var metadata = new ModelMetadata { Training = (report with { Dataset = "IDataView" }).ToSummary(), Compression = initial?.CompressionReport };
             return (new CircuitModel(circuit, metadata), pixels, images);
         }
         catch

@@ -49,7 +49,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     public ParameterCount ParameterCount => Model.Circuit.ParameterCount;
 
     /// <summary>The training run that produced the weights (null if none is recorded).</summary>
-    public TrainingReport? TrainingReport => Model.Metadata.Training;
+    public TrainingSummary? TrainingReport => Model.Metadata.Training;
 
     /// <summary>How the weights were derived by compression (null unless compressed).</summary>
     public CompressionReport? CompressionReport => Model.Metadata.Compression;

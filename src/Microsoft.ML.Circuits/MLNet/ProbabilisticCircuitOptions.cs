@@ -112,7 +112,7 @@ public class ProbabilisticCircuitOptions
     public ProbabilisticCircuitTransformer? InitialModel { get; set; }
 
     /// <summary>Called after every epoch with its metrics (for progress reporting).</summary>
-    public Action<Training.EpochRecord>? EpochCompleted { get; set; }
+    public Action<EpochRecord>? EpochCompleted { get; set; }
 }
 
 /// <summary>Options of the anomaly-detection trainer: the circuit options plus the threshold rule.</summary>

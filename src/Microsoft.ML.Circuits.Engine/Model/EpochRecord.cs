@@ -1,6 +1,6 @@
-namespace Microsoft.ML.Circuits.Training;
+namespace Microsoft.ML.Circuits;
 
-/// <summary>Metrics of one epoch (or one block of <see cref="TrainerOptions.ValidationFrequency"/> batches).</summary>
+/// <summary>Metrics of one epoch of a training run (or one block of batches when validation is more frequent), as stored in model metadata.</summary>
 /// <param name="Epoch">1-based epoch number (0 is the evaluation before training).</param>
 /// <param name="TrainLogLikelihood">Mean log-likelihood of the epoch's training batches (natural log); NaN for epoch 0.</param>
 /// <param name="ValidLogLikelihood">Mean log-likelihood of the validation set after the epoch.</param>

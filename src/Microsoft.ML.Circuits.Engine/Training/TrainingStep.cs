@@ -1,0 +1,74 @@
+using Microsoft.ML.Circuits.Queries;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Training;
+
+/// <summary>
+/// One optimisation step exactly as training runs it, shared by <see cref="Trainer"/> and the <c>bench</c> command:
+/// loss −Σ log p(x) of a batch whose values were validated with its dataset, backward, then a single host
+/// synchronisation that reads the loss together with one finiteness flag per gradient and per weight; only if all are
+/// finite does Adam step (at the given learning rate) and the clamp projection run. Weights are checked as they enter
+/// the step, so non-finite weights left by a step are caught by the next one (or by the validation pass that follows
+/// the last step of an epoch).
+/// </summary>
+internal sealed class TrainingStep : IDisposable
+{
+    readonly TensorizedCircuit circuit;
+    readonly List<(string Name, Parameter Parameter)> named;
+
+    public TrainingStep(TensorizedCircuit circuit, TrainerOptions options)
+    {
+        this.circuit = circuit;
+        var inputParameters = circuit.Input.parameters().ToList();
+        var innerParameters = circuit.Layers.SelectMany(l => l.parameters()).ToList();
+        var groups = new List<Adam.ParamGroup> { new(inputParameters, options.LearningRate, 0.9, 0.999, 1e-8, 0, false, false) };
+        if (innerParameters.Count > 0)
+            groups.Add(new Adam.ParamGroup(innerParameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false));
+        Optimizer = torch.optim.Adam(groups, options.LearningRate);
+        named = circuit.named_parameters().ToList();
+    }
+
+    public Adam Optimizer { get; }
+
+    /// <summary>Blocking device-to-host reads made so far (one per step).</summary>
+    public long HostSyncs { get; private set; }
+
+    /// <summary>
+    /// Runs one step on <paramref name="x"/> (B, D, C) at <paramref name="learningRate"/>. Returns the summed negative
+    /// log-likelihood of the batch and null, or — when the loss, a gradient or a weight is not finite — the loss and
+    /// what was not finite; then nothing was updated.
+    /// </summary>
+    public (double Loss, string? NonFinite) Run(Tensor x, double learningRate)
+    {
+        using var scope = NewDisposeScope();
+        Optimizer.zero_grad();
+        var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x).sum();
+        loss.backward();
+
+        var flags = new List<Tensor>(2 * named.Count + 1) { loss.detach().reshape(1) };
+        foreach (var (_, p) in named)
+            flags.Add(p.grad is null ? torch.ones(1, device: p.device) : p.grad.isfinite().all().reshape(1).to(ScalarType.Float32));
+        foreach (var (_, p) in named)
+            flags.Add(p.isfinite().all().reshape(1).to(ScalarType.Float32));
+        var status = torch.cat(flags).cpu().data<float>().ToArray();
+        HostSyncs++;
+
+        double lossValue = status[0];
+        string? bad = null;
+        if (!double.IsFinite(lossValue)) bad = "the loss";
+        for (int i = 0; bad is null && i < named.Count; i++)
+            if (status[1 + i] == 0) bad = $"the gradient of {named[i].Name}";
+        for (int i = 0; bad is null && i < named.Count; i++)
+            if (status[1 + named.Count + i] == 0) bad = $"the weight {named[i].Name}";
+        if (bad is not null) return (lossValue, bad);
+
+        foreach (var group in Optimizer.ParamGroups) group.LearningRate = learningRate;
+        Optimizer.step();
+        circuit.ProjectParameters();
+        return (lossValue, null);
+    }
+
+    public void Dispose() => Optimizer.Dispose();
+}
