@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>Parses device names (<c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>) and refuses CUDA where it is not available.</summary>
-public static class ComputeDevice
+internal static class ComputeDevice
 {
     /// <summary>How to get a CUDA-enabled libtorch, for error messages.</summary>
     public const string CudaHelp =

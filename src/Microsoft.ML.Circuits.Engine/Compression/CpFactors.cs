@@ -10,7 +10,7 @@ namespace Microsoft.ML.Circuits.Compression;
 /// <param name="RelativeErrors">‖W_f − Ŵ_f‖ / ‖W_f‖ per fold.</param>
 /// <param name="RelativeError">‖W − Ŵ‖ / ‖W‖ over all folds together.</param>
 /// <param name="Iterations">Sweeps run (0 for the exact construction).</param>
-public sealed record CpFactors(Tensor A, Tensor B, Tensor C, double[] RelativeErrors, double RelativeError, int Iterations) : IDisposable
+internal sealed record CpFactors(Tensor A, Tensor B, Tensor C, double[] RelativeErrors, double RelativeError, int Iterations) : IDisposable
 {
     /// <summary>Σ_r A[f,i,r]·B[f,j,r]·C[f,o,r], shape (F, I, J, O).</summary>
     public Tensor Reconstruct() => torch.einsum("fir,fjr,for->fijo", A, B, C);

@@ -21,7 +21,7 @@ namespace Microsoft.ML.Circuits.Compression;
 /// ‖W − Ŵ‖² = ‖W‖² − 2⟨M_C, C⟩ + Σ (AᵀA ∘ BᵀB ∘ CᵀC).
 /// </para>
 /// </summary>
-public static class NonNegativeCp
+internal static class NonNegativeCp
 {
     /// <summary>Decomposes every fold of <paramref name="w"/> (F, I, J, O), non-negative, at rank <paramref name="rank"/>.</summary>
     /// <exception cref="ArgumentException">W is not 4-dimensional, has negative or non-finite entries, or the rank is not positive.</exception>

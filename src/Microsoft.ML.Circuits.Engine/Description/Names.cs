@@ -4,7 +4,7 @@ namespace Microsoft.ML.Circuits;
 /// The names the original research code's command line uses for region graphs, layers and options
 /// (<c>QG</c>, <c>QT</c>, <c>PD</c>; <c>tucker</c>, <c>cp</c>, <c>cp-s</c>, <c>cp-xs</c>), parsed case-insensitively.
 /// </summary>
-public static class Names
+internal static class Names
 {
     static readonly (string Name, RegionGraphKind Kind)[] RegionGraphs =
     [

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>Writes files atomically through a temporary file and a rename.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Runs <paramref name="write"/> on a temporary file next to <paramref name="path"/>, flushes it to disk, then moves it over <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write, bool overwrite = true)
