@@ -24,7 +24,7 @@ public sealed class CircuitDescriptionTests
         AssertRejected(ok with { Layer = LayerKind.UncollapsedCP, Rank = null }, "Rank", "1..65536");
         AssertRejected(ok with { ImageHeight = 0 }, "ImageHeight", "1..4096");
         AssertRejected(ok with { Channels = 0 }, "Channels", "1..16");
-        AssertRejected(ok with { Categories = 1 }, "Categories", "2..65536");
+        AssertRejected(ok with { Categories = 1 }, "Categories", "2..256");
         AssertRejected(ok with { ImageHeight = 1, ImageWidth = 1 }, "ImageHeight", "at least 2 pixels");
         AssertRejected(ok with { RegionGraph = RegionGraphKind.PoonDomingos, ImageHeight = 4, ImageWidth = 3 }, "delta", "delta 4");
         AssertRejected(ok with { Replicas = 4 }, "Replicas", "random binary tree");
