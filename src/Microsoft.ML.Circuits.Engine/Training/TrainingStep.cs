@@ -8,7 +8,7 @@ namespace Microsoft.ML.Circuits.Training;
 /// <summary>
 /// One optimisation step exactly as training runs it, shared by <see cref="Trainer"/> and the <c>bench</c> command:
 /// loss −Σ log p(x) of a batch whose values were validated with its dataset, backward, then a single host
-/// synchronisation that reads the loss together with one finiteness flag per gradient and per weight; only if all are
+/// synchronisation that reads the loss together with the sum of every gradient and every weight; only if all are
 /// finite does Adam step (at the given learning rate) and the clamp projection run. Weights are checked as they enter
 /// the step, so non-finite weights left by a step are caught by the next one (or by the validation pass that follows
 /// the last step of an epoch).
@@ -47,21 +47,24 @@ internal sealed class TrainingStep : IDisposable
         var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x).sum();
         loss.backward();
 
-        var flags = new List<Tensor>(2 * named.Count + 1) { loss.detach().reshape(1) };
+        // One value per tensor whose finiteness stands for the tensor's: its sum, which is NaN or ±∞ exactly when an
+        // element is (or when the total overflows float32, which is as much a divergence). A sum is one pass without
+        // temporaries, where isfinite().all() allocates and walks several full-size masks.
+        var sums = new List<Tensor>(2 * named.Count + 1) { loss.detach().reshape(1) };
         foreach (var (_, p) in named)
-            flags.Add(p.grad is null ? torch.ones(1, device: p.device) : p.grad.isfinite().all().reshape(1).to(ScalarType.Float32));
+            sums.Add(p.grad is null ? torch.zeros(1, device: p.device) : p.grad.sum().reshape(1));
         foreach (var (_, p) in named)
-            flags.Add(p.isfinite().all().reshape(1).to(ScalarType.Float32));
-        var status = torch.cat(flags).cpu().data<float>().ToArray();
+            sums.Add(p.detach().sum().reshape(1));
+        var status = torch.cat(sums).to(ScalarType.Float64).cpu().data<double>().ToArray();
         HostSyncs++;
 
         double lossValue = status[0];
         string? bad = null;
         if (!double.IsFinite(lossValue)) bad = "the loss";
         for (int i = 0; bad is null && i < named.Count; i++)
-            if (status[1 + i] == 0) bad = $"the gradient of {named[i].Name}";
+            if (!double.IsFinite(status[1 + i])) bad = $"the gradient of {named[i].Name}";
         for (int i = 0; bad is null && i < named.Count; i++)
-            if (status[1 + named.Count + i] == 0) bad = $"the weight {named[i].Name}";
+            if (!double.IsFinite(status[1 + named.Count + i])) bad = $"the weight {named[i].Name}";
         if (bad is not null) return (lossValue, bad);
 
         foreach (var group in Optimizer.ParamGroups) group.LearningRate = learningRate;
