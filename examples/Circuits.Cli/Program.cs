@@ -10,5 +10,6 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
     TestCommand.Create(),
     CompressCommand.Create(),
     FinetuneCommand.Create(),
+    OodCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -29,9 +29,29 @@ public static class AnomalyScores
         ArgumentNullException.ThrowIfNull(images);
         var d = circuit.Description;
         Check(score, codec, background, d.ImageHeight, d.ImageWidth, d.Channels);
-        var result = Evaluation.LogLikelihoods(circuit, images, batchSize);
+        return FromLogLikelihoods(Evaluation.LogLikelihoods(circuit, images, batchSize), images, score, codec, background);
+    }
+
+    /// <summary>
+    /// The score of every image of <paramref name="images"/> from its already computed natural-log likelihood
+    /// (<see cref="Evaluation.LogLikelihoods"/>), so several scores can share one circuit evaluation.
+    /// </summary>
+    /// <param name="logLikelihoods">One normalised log-likelihood per image, in order.</param>
+    /// <param name="images">The images that were scored.</param>
+    /// <param name="score">Which score.</param>
+    /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/>.</param>
+    /// <param name="background">The background model of <see cref="AnomalyScore.LikelihoodRatio"/>.</param>
+    public static double[] FromLogLikelihoods(IReadOnlyList<double> logLikelihoods, ImageDataset images, AnomalyScore score,
+        ComplexityCodec codec = DefaultCodec, PixelBackgroundModel? background = null)
+    {
+        ArgumentNullException.ThrowIfNull(logLikelihoods);
+        ArgumentNullException.ThrowIfNull(images);
+        if (logLikelihoods.Count != images.Count)
+            throw new ArgumentException($"{logLikelihoods.Count} log-likelihoods for {images.Count} images.", nameof(logLikelihoods));
+        Check(score, codec, background, images.Height, images.Width, images.Channels);
+        var result = new double[images.Count];
         for (int i = 0; i < result.Length; i++)
-            result[i] = FromLogLikelihood(result[i], images.Image(i), d.ImageHeight, d.ImageWidth, d.Channels, score, codec, background);
+            result[i] = FromLogLikelihood(logLikelihoods[i], images.Image(i), images.Height, images.Width, images.Channels, score, codec, background);
         return result;
     }
 
