@@ -31,7 +31,7 @@ internal static class OodCommand
         var data = new DataOptions();
         var oodDataDir = new Option<string?>("--ood-data-dir") { Description = "Data folder of the OOD dataset (default: its default folder)" };
         var score = new Option<string>("--score") { Description = "all | bits-per-dimension | input-complexity | likelihood-ratio", DefaultValueFactory = _ => "all" };
-        var codec = new Option<string>("--codec") { Description = "Codec of input-complexity: png | webp | deflate | brotli | all", DefaultValueFactory = _ => "png" };
+        var codec = new Option<string>("--codec") { Description = "Codec of input-complexity: png | webp | deflate | brotli | all (default: the library's default, deflate)", DefaultValueFactory = _ => "deflate" };
         var mutationRate = new Option<double>("--background-mutation-rate")
         {
             Description = "Perturbation rate of the likelihood-ratio background model", DefaultValueFactory = _ => PixelBackgroundModel.DefaultMutationRate,

@@ -13,7 +13,7 @@ public static class AnomalyScores
     public const AnomalyScore DefaultScore = AnomalyScore.InputComplexity;
 
     /// <summary>The codec <see cref="AnomalyScore.InputComplexity"/> uses unless told otherwise (chosen by measurement, <c>docs/benchmarks.md</c>).</summary>
-    public const ComplexityCodec DefaultCodec = ComplexityCodec.Png;
+    public const ComplexityCodec DefaultCodec = ComplexityCodec.Deflate;
 
     /// <summary>The score of every image of <paramref name="images"/> under <paramref name="circuit"/>, in order.</summary>
     /// <param name="circuit">A trained circuit of the images' shape.</param>

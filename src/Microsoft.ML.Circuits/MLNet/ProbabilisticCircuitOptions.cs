@@ -124,7 +124,7 @@ public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOpt
     /// </summary>
     public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;
 
-    /// <summary>The lossless codec that measures an image's complexity for <see cref="AnomalyScore.InputComplexity"/> (default <see cref="ComplexityCodec.Png"/>).</summary>
+    /// <summary>The lossless codec that measures an image's complexity for <see cref="AnomalyScore.InputComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
     public ComplexityCodec ComplexityCodec { get; set; } = AnomalyScores.DefaultCodec;
 
     /// <summary>
