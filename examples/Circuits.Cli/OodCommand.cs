@@ -68,6 +68,9 @@ internal static class OodCommand
             string path = result.GetValue(modelPath)!;
             using var model = ModelFiles.Load(path, device);
             var d = model.Description;
+            if (model.Metadata.Training?.Dataset is { Length: > 0 } trainedOn && Datasets.Names.Contains(Datasets.Normalize(trainedOn)) &&
+                Datasets.Normalize(trainedOn) != inName)
+                Console.Error.WriteLine($"warning: the model was trained on {trainedOn}, but --in-dataset is {inName}: the in-distribution test split is not the model's.");
             var inSplits = data.Load(result, inName, d);
             var inTest = inSplits.Test;
             Microsoft.ML.Circuits.Training.Evaluation.CheckShape(d, inTest);
