@@ -51,8 +51,8 @@ Console.WriteLine($"score: {detector.AnomalyScore} ({detector.ComplexityCodec});
 var testRows = Rows(normalTest, 0f).Concat(Rows(anomalyTest, 1f)).ToList();
 var scored = detector.Transform(ml.Data.LoadFromEnumerable(testRows));
 var metrics = ml.AnomalyDetection.Evaluate(scored);
-Console.WriteLine($"AnomalyDetection.Evaluate: AUC {metrics.AreaUnderRocCurve:F4}; detection rate at {metrics.DetectionRateAtFalsePositiveCount:F4} " +
-    "(the fraction of anomalies ranked above the 10th false positive)");
+Console.WriteLine($"AnomalyDetection.Evaluate: AUC {metrics.AreaUnderRocCurve:F4}; detection rate at 10 false positives {metrics.DetectionRateAtFalsePositiveCount:F4} " +
+    "(the fraction of anomalies scored above the 10th most anomalous normal image)");
 var predicted = scored.GetColumn<bool>("PredictedLabel").ToArray();
 int flaggedNormal = predicted.Take(perSide).Count(p => p), flaggedAnomalies = predicted.Skip(perSide).Count(p => p);
 Console.WriteLine($"at the threshold: {flaggedAnomalies} of {perSide} anomalies flagged, {flaggedNormal} of {perSide} normal images flagged");
