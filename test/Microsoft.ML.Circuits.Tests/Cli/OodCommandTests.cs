@@ -106,6 +106,9 @@ public sealed class OodCommandTests
             Assert.AreEqual(2, code, string.Join(" ", args) + ": " + error);
             StringAssert.Contains(error, expected);
         }
+        var unparsed = Run("ood", "--model-path", Model.Value, "--in-dataset", "mnist");
+        Assert.AreEqual(2, unparsed.ExitCode, unparsed.Error);
+        StringAssert.Contains(unparsed.Error, "--ood-dataset");
         var missing = Run("ood", "--model-path", "/nonexistent/model.zip", "--in-dataset", "mnist", "--ood-dataset", "noise");
         Assert.AreNotEqual(0, missing.ExitCode);
         StringAssert.Contains(missing.Error, "/nonexistent/model.zip");
