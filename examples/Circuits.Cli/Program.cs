@@ -10,5 +10,9 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
     TestCommand.Create(),
     CompressCommand.Create(),
     FinetuneCommand.Create(),
+    OodCommand.Create(),
 };
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+int exitCode = parsed.Invoke();
+// A command line that does not parse (a missing required option, an unknown flag) is a usage error like any other bad option.
+return parsed.Errors.Count > 0 ? Cli.UsageError : exitCode;

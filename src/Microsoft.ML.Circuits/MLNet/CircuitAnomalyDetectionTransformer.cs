@@ -9,29 +9,52 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>
-/// A probabilistic circuit used as an anomaly detector: adds <c>Score</c> (the image's bits per dimension; higher =
-/// less likely = more anomalous, <see cref="float"/>) and <c>PredictedLabel</c> (Score above <see cref="Threshold"/>,
-/// <see cref="bool"/>), the columns <c>mlContext.AnomalyDetection.Evaluate</c> reads.
+/// A probabilistic circuit used as an anomaly detector: adds <c>Score</c> (the image's anomaly score, see
+/// <see cref="AnomalyScore"/>; higher = more anomalous, <see cref="float"/>) and <c>PredictedLabel</c> (Score above
+/// <see cref="Threshold"/>, <see cref="bool"/>), the columns <c>mlContext.AnomalyDetection.Evaluate</c> reads.
 /// </summary>
 public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
 {
     internal const string LoaderSignature = "ProbCircuitAnomaly";
 
+    /// <summary>The first format: bits per dimension only (no score field).</summary>
+    internal const uint VersionBitsPerDimensionOnly = 0x00010001;
+
+    /// <summary>Adds the score kind and the complexity codec after the threshold, and the background model stream.</summary>
+    internal const uint VersionWithScore = 0x00010002;
+
+    internal const string BackgroundStreamName = "Background.bin";
+
     readonly AnomalyColumns outputs;
 
     internal CircuitAnomalyDetectionTransformer(IHostEnvironment env, CircuitModel model, string inputColumnName, string scoreColumnName,
-        string predictedLabelColumnName, float threshold, ChannelLayout layout, float pixelScale, int scoringBatchSize)
+        string predictedLabelColumnName, float threshold, ChannelLayout layout, float pixelScale, int scoringBatchSize,
+        AnomalyScore score, ComplexityCodec codec, PixelBackgroundModel? background)
         : base(env, nameof(CircuitAnomalyDetectionTransformer), model, inputColumnName, layout, pixelScale, scoringBatchSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(scoreColumnName);
         ArgumentException.ThrowIfNullOrWhiteSpace(predictedLabelColumnName);
         if (!float.IsFinite(threshold)) throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "The threshold must be finite.");
+        var d = model.Description;
+        AnomalyScores.Check(score, codec, background, d.ImageHeight, d.ImageWidth, d.Channels);
         Threshold = threshold;
+        AnomalyScore = score;
+        ComplexityCodec = codec;
+        Background = score == AnomalyScore.LikelihoodRatio ? background : null;
         outputs = new AnomalyColumns(this, scoreColumnName, predictedLabelColumnName);
     }
 
-    /// <summary>Rows whose score (bits per dimension) exceeds this are predicted anomalous.</summary>
+    /// <summary>Rows whose score exceeds this are predicted anomalous.</summary>
     public float Threshold { get; }
+
+    /// <summary>The score this detector emits (models saved before scores were selectable use <see cref="AnomalyScore.BitsPerDimension"/>).</summary>
+    public AnomalyScore AnomalyScore { get; }
+
+    /// <summary>The codec of <see cref="AnomalyScore.InputComplexity"/> (stored, but unused by the other scores).</summary>
+    public ComplexityCodec ComplexityCodec { get; }
+
+    /// <summary>The background model of <see cref="AnomalyScore.LikelihoodRatio"/>; null for the other scores.</summary>
+    public PixelBackgroundModel? Background { get; }
 
     /// <summary>The score column's name.</summary>
     public string ScoreColumnName => outputs.Score;
@@ -41,11 +64,22 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
 
     internal override ScoreColumns Outputs => outputs;
 
+    /// <summary>Scores the batch's log-likelihoods, then turns each into this detector's anomaly score.</summary>
+    internal override void Score(byte[] pixels, int count, double[] destination)
+    {
+        base.Score(pixels, count, destination);
+        var d = Description;
+        int size = Pixels.Size;
+        for (int i = 0; i < count; i++)
+            destination[i] = AnomalyScores.FromLogLikelihood(destination[i], pixels.AsSpan(i * size, size), d.ImageHeight, d.ImageWidth, d.Channels,
+                AnomalyScore, ComplexityCodec, Background);
+    }
+
     static VersionInfo GetVersionInfo() => new(
         modelSignature: "PCANOMAL",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
+        verWrittenCur: VersionWithScore,
+        verReadableCur: VersionWithScore,
+        verWeCanReadBack: VersionBitsPerDimensionOnly,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(CircuitAnomalyDetectionTransformer).Assembly.FullName);
 
@@ -56,7 +90,11 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         ctx.SaveNonEmptyString(ScoreColumnName);
         ctx.SaveNonEmptyString(PredictedLabelColumnName);
         ctx.Writer.Write(Threshold);
+        ctx.Writer.Write((int)AnomalyScore);
+        ctx.Writer.Write((int)ComplexityCodec);
         SaveCommon(ctx);
+        if (Background is { } background)
+            ctx.SaveBinaryStream(BackgroundStreamName, writer => background.Save(writer));
     }
 
     // Called by ML.NET's model loader (SignatureLoadModel).
@@ -66,8 +104,24 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         string score = ctx.LoadNonEmptyString();
         string label = ctx.LoadNonEmptyString();
         float threshold = ctx.Reader.ReadSingle();
+        var kind = AnomalyScore.BitsPerDimension;
+        var codec = AnomalyScores.DefaultCodec;
+        if (ctx.Header.ModelVerWritten >= VersionWithScore)
+        {
+            kind = (AnomalyScore)ctx.Reader.ReadInt32();
+            if (!Enum.IsDefined(kind)) throw new InvalidDataException($"The model zip is corrupt: unknown anomaly score {(int)kind}.");
+            codec = (ComplexityCodec)ctx.Reader.ReadInt32();
+            if (!Enum.IsDefined(codec)) throw new InvalidDataException($"The model zip is corrupt: unknown complexity codec {(int)codec}.");
+        }
         var (column, layout, scale, batch, model) = LoadCommon(ctx);
-        return new CircuitAnomalyDetectionTransformer(env, model, column, score, label, threshold, layout, scale, batch);
+        PixelBackgroundModel? background = null;
+        if (kind == AnomalyScore.LikelihoodRatio &&
+            !ctx.TryLoadBinaryStream(BackgroundStreamName, reader => background = PixelBackgroundModel.Load(reader, $"the model zip's {BackgroundStreamName}")))
+        {
+            model.Dispose();
+            throw new InvalidDataException($"The model zip scores with LikelihoodRatio but has no {BackgroundStreamName} stream for its background model.");
+        }
+        return new CircuitAnomalyDetectionTransformer(env, model, column, score, label, threshold, layout, scale, batch, kind, codec, background);
     }
 
     sealed class AnomalyColumns(CircuitAnomalyDetectionTransformer owner, string score, string predictedLabel) : ScoreColumns
@@ -78,10 +132,11 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         public override IReadOnlyList<(string Name, DataViewType Type)> Columns { get; } =
             [(score, NumberDataViewType.Single), (predictedLabel, BooleanDataViewType.Instance)];
 
-        public override Delegate MakeGetter(int index, Func<double> ll) => index switch
+        // The value each getter receives is already the anomaly score (see Score above).
+        public override Delegate MakeGetter(int index, Func<double> anomalyScore) => index switch
         {
-            0 => (ValueGetter<float>)((ref float value) => value = (float)owner.BitsPerDimension(ll())),
-            1 => (ValueGetter<bool>)((ref bool value) => value = (float)owner.BitsPerDimension(ll()) > owner.Threshold),
+            0 => (ValueGetter<float>)((ref float value) => value = (float)anomalyScore()),
+            1 => (ValueGetter<bool>)((ref bool value) => value = (float)anomalyScore() > owner.Threshold),
             _ => throw new ArgumentOutOfRangeException(nameof(index)),
         };
     }

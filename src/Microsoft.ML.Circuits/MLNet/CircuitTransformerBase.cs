@@ -96,8 +96,12 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
         return builder.ToSchema();
     }
 
-    /// <summary>Normalised log-likelihoods of <paramref name="count"/> images (D·C bytes each) into <paramref name="destination"/>.</summary>
-    internal void Score(byte[] pixels, int count, double[] destination)
+    /// <summary>
+    /// Normalised log-likelihoods of <paramref name="count"/> images (D·C bytes each) into <paramref name="destination"/>;
+    /// a derived transformer may turn them into its own per-row value (the anomaly detector's score), which is what its
+    /// <see cref="ScoreColumns"/> getters then receive.
+    /// </summary>
+    internal virtual void Score(byte[] pixels, int count, double[] destination)
     {
         var d = Description;
         using var scope = NewDisposeScope();

@@ -40,8 +40,9 @@ public static class ProbabilisticCircuitCatalog
         });
 
     /// <summary>
-    /// Trains a probabilistic circuit as an anomaly detector: <c>Score</c> is each image's bits per dimension (higher =
-    /// more anomalous) and <c>PredictedLabel</c> flags scores above a quantile of the training scores.
+    /// Trains a probabilistic circuit as an anomaly detector: <c>Score</c> is each image's anomaly score (by default the
+    /// input-complexity corrected bits per dimension, see <see cref="AnomalyScore"/>; higher = more anomalous) and
+    /// <c>PredictedLabel</c> flags scores above a quantile of the training scores.
     /// </summary>
     /// <param name="catalog">The anomaly-detection trainers catalog.</param>
     /// <param name="options">What to fit; see <see cref="ProbabilisticCircuitAnomalyOptions"/>.</param>
@@ -59,10 +60,13 @@ public static class ProbabilisticCircuitCatalog
     /// <param name="maxEpochs">Maximum training epochs.</param>
     /// <param name="thresholdQuantile">Quantile of the training scores used as the threshold.</param>
     /// <param name="pixelScale">1 for 0..255 values, 255 for 0..1 values.</param>
+    /// <param name="anomalyScore">The anomaly score (default <see cref="AnomalyScore.InputComplexity"/>).</param>
     public static ProbabilisticCircuitAnomalyTrainer ProbabilisticCircuit(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog,
-        string inputColumnName = "Pixels", int units = 16, int maxEpochs = 200, double thresholdQuantile = 0.95, float pixelScale = 1f) =>
+        string inputColumnName = "Pixels", int units = 16, int maxEpochs = 200, double thresholdQuantile = 0.95, float pixelScale = 1f,
+        AnomalyScore anomalyScore = AnomalyScores.DefaultScore) =>
         catalog.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
         {
             InputColumnName = inputColumnName, Units = units, MaxEpochs = maxEpochs, ThresholdQuantile = thresholdQuantile, PixelScale = pixelScale,
+            AnomalyScore = anomalyScore,
         });
 }

@@ -37,9 +37,9 @@ public sealed class ProbabilisticCircuitEstimator : IEstimator<ProbabilisticCirc
 }
 
 /// <summary>
-/// Trains a probabilistic circuit as an anomaly detector: the fitted transformer emits <c>Score</c> (bits per
-/// dimension; higher = more anomalous) and <c>PredictedLabel</c> (Score above a threshold: a quantile of the training
-/// rows' scores). Create it with <c>mlContext.AnomalyDetection.Trainers.ProbabilisticCircuit(...)</c>.
+/// Trains a probabilistic circuit as an anomaly detector: the fitted transformer emits <c>Score</c> (the chosen
+/// <see cref="AnomalyScore"/>; higher = more anomalous) and <c>PredictedLabel</c> (Score above a threshold: a quantile
+/// of the training rows' scores). Create it with <c>mlContext.AnomalyDetection.Trainers.ProbabilisticCircuit(...)</c>.
 /// </summary>
 public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnomalyDetectionTransformer>
 {
@@ -54,18 +54,37 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
             throw new ArgumentOutOfRangeException(nameof(options.ThresholdQuantile), options.ThresholdQuantile, "ThresholdQuantile must lie in (0, 1].");
         if (options.Threshold is { } t && !float.IsFinite(t))
             throw new ArgumentOutOfRangeException(nameof(options.Threshold), t, "Threshold must be finite.");
+        if (!Enum.IsDefined(options.AnomalyScore))
+            throw new ArgumentOutOfRangeException(nameof(options.AnomalyScore), options.AnomalyScore,
+                $"Unknown anomaly score; expected one of: {string.Join(", ", Enum.GetNames<AnomalyScore>())}.");
+        if (!Enum.IsDefined(options.ComplexityCodec))
+            throw new ArgumentOutOfRangeException(nameof(options.ComplexityCodec), options.ComplexityCodec,
+                $"Unknown complexity codec; expected one of: {string.Join(", ", Enum.GetNames<ComplexityCodec>())}.");
+        if (!(options.BackgroundMutationRate > 0 && options.BackgroundMutationRate <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options.BackgroundMutationRate), options.BackgroundMutationRate, "BackgroundMutationRate must lie in (0, 1].");
         host = env.Register(nameof(ProbabilisticCircuitAnomalyTrainer));
         this.options = options;
     }
 
-    /// <summary>Trains the circuit and fixes the threshold.</summary>
+    /// <summary>Trains the circuit (and the background model of <see cref="AnomalyScore.LikelihoodRatio"/>) and fixes the threshold on the chosen score.</summary>
     public CircuitAnomalyDetectionTransformer Fit(IDataView input)
     {
         var (model, pixels, images) = CircuitFitting.Fit(host, input, options);
-        float threshold = options.Threshold ?? Quantile(Training.Evaluation.LogLikelihoods(model.Circuit, images)
-            .Select(ll => Training.Evaluation.BitsPerDimension(ll, model.Description.Dimensions)).ToArray(), options.ThresholdQuantile);
-        return new CircuitAnomalyDetectionTransformer(host, model, pixels.Name, options.ScoreColumnName, options.PredictedLabelColumnName,
-            threshold, pixels.Layout, pixels.Scale, options.ScoringBatchSize);
+        try
+        {
+            var background = options.AnomalyScore == AnomalyScore.LikelihoodRatio
+                ? PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, Math.Min(model.Description.Categories, 256))
+                : null;
+            float threshold = options.Threshold ?? Quantile(
+                AnomalyScores.Compute(model.Circuit, images, options.AnomalyScore, options.ComplexityCodec, background), options.ThresholdQuantile);
+            return new CircuitAnomalyDetectionTransformer(host, model, pixels.Name, options.ScoreColumnName, options.PredictedLabelColumnName,
+                threshold, pixels.Layout, pixels.Scale, options.ScoringBatchSize, options.AnomalyScore, options.ComplexityCodec, background);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The nearest-rank quantile q of <paramref name="values"/>.</summary>

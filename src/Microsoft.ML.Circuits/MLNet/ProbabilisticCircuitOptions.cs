@@ -115,10 +115,25 @@ public class ProbabilisticCircuitOptions
     public Action<EpochRecord>? EpochCompleted { get; set; }
 }
 
-/// <summary>Options of the anomaly-detection trainer: the circuit options plus the threshold rule.</summary>
+/// <summary>Options of the anomaly-detection trainer: the circuit options plus the anomaly score and the threshold rule.</summary>
 public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
 {
-    /// <summary>The output column of the anomaly score (bits per dimension: higher = less likely = more anomalous), default <c>Score</c>.</summary>
+    /// <summary>
+    /// The anomaly score (default <see cref="AnomalyScore.InputComplexity"/>, the best across the out-of-distribution
+    /// benchmark in <c>docs/benchmarks.md</c>). The threshold is fitted on this score.
+    /// </summary>
+    public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;
+
+    /// <summary>The lossless codec that measures an image's complexity for <see cref="AnomalyScore.InputComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
+    public ComplexityCodec ComplexityCodec { get; set; } = AnomalyScores.DefaultCodec;
+
+    /// <summary>
+    /// The perturbation rate of the <see cref="AnomalyScore.LikelihoodRatio"/> background model, in (0, 1] (default
+    /// <see cref="PixelBackgroundModel.DefaultMutationRate"/>); unused by the other scores.
+    /// </summary>
+    public double BackgroundMutationRate { get; set; } = PixelBackgroundModel.DefaultMutationRate;
+
+    /// <summary>The output column of the anomaly score (higher = more anomalous), default <c>Score</c>.</summary>
     public string ScoreColumnName { get; set; } = "Score";
 
     /// <summary>The output column of the predicted label (Score above the threshold), default <c>PredictedLabel</c>.</summary>

@@ -1,0 +1,109 @@
+using Microsoft.ML.Circuits.Data;
+
+namespace Microsoft.ML.Circuits;
+
+/// <summary>
+/// The background model of <see cref="AnomalyScore.LikelihoodRatio"/>: every pixel (and channel) an independent
+/// categorical distribution over 0..255, fitted to the training images after Ren et al.'s input perturbation (each
+/// value replaced by a uniformly random one with probability <see cref="MutationRate"/>). The perturbation is applied
+/// in expectation, so the fit is exact and deterministic: q_d(v) = (1 − μ)·n_d(v)/N + μ/256. It captures the
+/// population-level statistics (which pixels are usually dark, which bright) that the likelihood ratio divides out.
+/// </summary>
+public sealed class PixelBackgroundModel
+{
+    readonly float[] logProbabilities;
+
+    PixelBackgroundModel(int height, int width, int channels, int categories, double mutationRate, float[] logProbabilities)
+    {
+        Height = height; Width = width; Channels = channels; Categories = categories; MutationRate = mutationRate;
+        this.logProbabilities = logProbabilities;
+    }
+
+    /// <summary>Image height.</summary>
+    public int Height { get; }
+
+    /// <summary>Image width.</summary>
+    public int Width { get; }
+
+    /// <summary>Channels per pixel.</summary>
+    public int Channels { get; }
+
+    /// <summary>Values per pixel channel (256 for bytes).</summary>
+    public int Categories { get; }
+
+    /// <summary>The perturbation rate μ the model was fitted with.</summary>
+    public double MutationRate { get; }
+
+    /// <summary>The default perturbation rate (0.1, the low end of the range Ren et al. tuned over).</summary>
+    public const double DefaultMutationRate = 0.1;
+
+    /// <summary>Fits the model to <paramref name="images"/>.</summary>
+    /// <param name="images">The training images (at least one).</param>
+    /// <param name="mutationRate">The perturbation rate μ, in (0, 1]: it keeps every probability positive.</param>
+    /// <param name="categories">Values per pixel channel: every pixel must be below it.</param>
+    public static PixelBackgroundModel Fit(ImageDataset images, double mutationRate = DefaultMutationRate, int categories = 256)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.Count == 0) throw new ArgumentException("The background model needs at least one training image.", nameof(images));
+        if (!(mutationRate > 0 && mutationRate <= 1))
+            throw new ArgumentOutOfRangeException(nameof(mutationRate), mutationRate, "The mutation rate must lie in (0, 1].");
+        if (categories is < 2 or > 256)
+            throw new ArgumentOutOfRangeException(nameof(categories), categories, "Categories must lie in 2..256.");
+        int size = images.ImageSize;
+        var counts = new int[size * categories];
+        for (int i = 0; i < images.Count; i++)
+        {
+            var image = images.Image(i);
+            for (int d = 0; d < size; d++)
+            {
+                if (image[d] >= categories)
+                    throw new ArgumentException($"{images.Name} image {i}, value {d}: {image[d]} is outside 0..{categories - 1}.", nameof(images));
+                counts[d * categories + image[d]]++;
+            }
+        }
+        var log = new float[counts.Length];
+        double n = images.Count;
+        for (int j = 0; j < counts.Length; j++)
+            log[j] = (float)Math.Log((1 - mutationRate) * counts[j] / n + mutationRate / categories);
+        return new PixelBackgroundModel(images.Height, images.Width, images.Channels, categories, mutationRate, log);
+    }
+
+    /// <summary>The natural-log likelihood of one image (H·W·C bytes, pixel-major as <see cref="ImageDataset"/> holds them).</summary>
+    public double LogLikelihood(ReadOnlySpan<byte> image)
+    {
+        int size = Height * Width * Channels;
+        if (image.Length != size)
+            throw new ArgumentException($"The image has {image.Length} values; the background model is for {Height}×{Width}×{Channels} = {size}.", nameof(image));
+        double total = 0;
+        for (int d = 0; d < size; d++)
+        {
+            if (image[d] >= Categories)
+                throw new ArgumentException($"Value {d} of the image is {image[d]}, outside 0..{Categories - 1}.", nameof(image));
+            total += logProbabilities[d * Categories + image[d]];
+        }
+        return total;
+    }
+
+    const int FormatVersion = 1;
+
+    internal void Save(BinaryWriter writer)
+    {
+        writer.Write(FormatVersion);
+        writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories); writer.Write(MutationRate);
+        foreach (float value in logProbabilities) writer.Write(value);
+    }
+
+    internal static PixelBackgroundModel Load(BinaryReader reader, string source)
+    {
+        int version = reader.ReadInt32();
+        if (version != FormatVersion)
+            throw new InvalidDataException($"{source}: background model format {version} is not supported (this library reads format {FormatVersion}).");
+        int height = reader.ReadInt32(), width = reader.ReadInt32(), channels = reader.ReadInt32(), categories = reader.ReadInt32();
+        double rate = reader.ReadDouble();
+        if (height < 1 || width < 1 || channels < 1 || categories is < 2 or > 256 || !(rate > 0 && rate <= 1) || (long)height * width * channels * categories > 1 << 28)
+            throw new InvalidDataException($"{source}: the background model header is corrupt ({height}×{width}×{channels}, {categories} categories, rate {rate}).");
+        var log = new float[height * width * channels * categories];
+        for (int j = 0; j < log.Length; j++) log[j] = reader.ReadSingle();
+        return new PixelBackgroundModel(height, width, channels, categories, rate, log);
+    }
+}
