@@ -1,14 +1,5 @@
 namespace Microsoft.ML.Circuits;
 
-/// <summary>How the channels of a pixel vector are laid out.</summary>
-public enum ChannelLayout
-{
-    /// <summary>Channel-major (C, H, W): all of channel 0, then channel 1, … (ML.NET's <c>ExtractPixels</c> default).</summary>
-    Planar,
-    /// <summary>Pixel-major (H, W, C): the channels of a pixel are adjacent (<c>ExtractPixels(interleavePixelColors: true)</c>).</summary>
-    Interleaved,
-}
-
 /// <summary>
 /// Options of <see cref="ProbabilisticCircuitEstimator"/>: which column holds the pixels, what circuit to build and
 /// how to train it. The defaults are the paper's settings: a quad graph with CP layers (K = 16), Adam with learning
@@ -113,38 +104,4 @@ public class ProbabilisticCircuitOptions
 
     /// <summary>Called after every epoch with its metrics (for progress reporting).</summary>
     public Action<EpochRecord>? EpochCompleted { get; set; }
-}
-
-/// <summary>Options of the anomaly-detection trainer: the circuit options plus the anomaly score and the threshold rule.</summary>
-public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
-{
-    /// <summary>
-    /// The anomaly score (default <see cref="AnomalyScore.InputComplexity"/>, the best across the out-of-distribution
-    /// benchmark in <c>docs/benchmarks.md</c>). The threshold is fitted on this score.
-    /// </summary>
-    public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;
-
-    /// <summary>The lossless codec that measures an image's complexity for <see cref="AnomalyScore.InputComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
-    public ComplexityCodec ComplexityCodec { get; set; } = AnomalyScores.DefaultCodec;
-
-    /// <summary>
-    /// The perturbation rate of the <see cref="AnomalyScore.LikelihoodRatio"/> background model, in (0, 1] (default
-    /// <see cref="PixelBackgroundModel.DefaultMutationRate"/>); unused by the other scores.
-    /// </summary>
-    public double BackgroundMutationRate { get; set; } = PixelBackgroundModel.DefaultMutationRate;
-
-    /// <summary>The output column of the anomaly score (higher = more anomalous), default <c>Score</c>.</summary>
-    public string ScoreColumnName { get; set; } = "Score";
-
-    /// <summary>The output column of the predicted label (Score above the threshold), default <c>PredictedLabel</c>.</summary>
-    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
-
-    /// <summary>
-    /// The threshold is this quantile of the training rows' scores (default 0.95: about 5 % of training-like rows are
-    /// flagged). Must lie in (0, 1].
-    /// </summary>
-    public double ThresholdQuantile { get; set; } = 0.95;
-
-    /// <summary>An explicit threshold on the score; overrides <see cref="ThresholdQuantile"/> when set.</summary>
-    public float? Threshold { get; set; }
 }
