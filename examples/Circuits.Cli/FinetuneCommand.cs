@@ -38,7 +38,7 @@ internal static class FinetuneCommand
             string log = Path.ChangeExtension(output, ".jsonl");
             var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log,
                 (best, _) => ModelFiles.Save(best, model.Metadata, output, overwrite: true));
-            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report.ToSummary(), Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow }, output, overwrite: true);
+            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report, Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow }, output, overwrite: true);
             TrainingRun.Finish(report, output);
         }));
         return command;

@@ -43,7 +43,7 @@ internal static class TrainCommand
             Console.WriteLine($"model:      {modelPath}");
             var report = TrainingRun.Run(model, data, options, result.GetValue(training.ProgressBar), logPath,
                 (best, _) => ModelFiles.Save(best, new ModelMetadata(), modelPath));
-            ModelFiles.Save(model, new ModelMetadata { Training = report.ToSummary() }, modelPath);
+            ModelFiles.Save(model, new ModelMetadata { Training = report }, modelPath);
             TrainingRun.Finish(report, modelPath);
         }));
         return command;

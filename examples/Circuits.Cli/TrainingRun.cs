@@ -10,8 +10,8 @@ namespace Circuits.Cli;
 /// <summary>Runs <see cref="Trainer"/> with console progress, a JSON-lines log and checkpointing of the best model.</summary>
 internal static class TrainingRun
 {
-    public static TrainingReport Run(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, bool progressBar,
-        string logPath, Action<TensorizedCircuit, TrainingReport?> saveBest)
+    public static TrainingSummary Run(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, bool progressBar,
+        string logPath, Action<TensorizedCircuit, TrainingSummary?> saveBest)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
         using var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
@@ -36,7 +36,7 @@ internal static class TrainingRun
         if (!progressBar)
             return Trainer.Train(circuit, data, withCallbacks, Cli.Interrupt);
 
-        TrainingReport? report = null;
+        TrainingSummary? report = null;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(context =>
@@ -58,7 +58,7 @@ internal static class TrainingRun
     static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     /// <summary>Prints the result; after Ctrl+C, ends the command with exit code 130 and says which checkpoint was saved where.</summary>
-    public static void Finish(TrainingReport report, string modelPath)
+    public static void Finish(TrainingSummary report, string modelPath)
     {
         PrintResult(report);
         if (report.StopReason != "cancelled") return;
@@ -68,7 +68,7 @@ internal static class TrainingRun
             : $"interrupted after {report.Epochs} complete epochs: {modelPath} holds the best checkpoint, epoch {report.BestEpoch} (valid bpd {report.ValidBitsPerDimension.ToString("F4", c)})");
     }
 
-    static void PrintResult(TrainingReport report)
+    static void PrintResult(TrainingSummary report)
     {
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Format(c, "stopped:    {0} after {1} epochs; best epoch {2}; {3:F0} s", report.StopReason, report.Epochs, report.BestEpoch, report.Seconds));

@@ -22,7 +22,7 @@ public sealed class CircuitModelTests
         var data = Datasets.Load("mnist");
         var small = new DatasetSplits("mnist", data.Train.Subset(Enumerable.Range(0, 256).ToList()), data.Valid.Subset(Enumerable.Range(0, 64).ToList()), data.Test.Subset(Enumerable.Range(0, 64).ToList()));
         var report = Trainer.Train(circuit, small, new TrainerOptions { BatchSize = 64, MaxEpochs = 1, LearningRate = 0.05 });
-        return new CircuitModel(circuit, new ModelMetadata { Training = report.ToSummary() });
+        return new CircuitModel(circuit, new ModelMetadata { Training = report });
     }
 
     [TestMethod]

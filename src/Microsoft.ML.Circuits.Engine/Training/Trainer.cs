@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Diagnostics;
 using Microsoft.ML.Circuits.Data;
 using TorchSharp;
@@ -19,7 +21,7 @@ public static class Trainer
     /// <param name="data">Training, validation and (optionally empty) test images, of the circuit's shape.</param>
     /// <param name="options">Optimisation options; validated.</param>
     /// <param name="cancellation">Stops training after the current batch; the best weights so far are kept.</param>
-    public static TrainingReport Train(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, CancellationToken cancellation = default)
+    public static TrainingSummary Train(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(circuit);
         ArgumentNullException.ThrowIfNull(data);
@@ -115,10 +117,10 @@ public static class Trainer
             bool stopNow = stopReason == "cancelled";
             double train = stopNow ? double.NaN : Evaluation.MeanLogLikelihood(circuit, data.Train, options.EvaluationBatchSize);
             double test = !stopNow && data.Test.Count > 0 ? Evaluation.MeanLogLikelihood(circuit, data.Test, options.EvaluationBatchSize) : double.NaN;
-            return new TrainingReport
+            return new TrainingSummary
             {
                 Dataset = data.Name, TrainCount = data.Train.Count, ValidCount = data.Valid.Count, TestCount = data.Test.Count,
-                Options = options, Epochs = epoch, BestEpoch = bestEpoch, StopReason = stopReason,
+                Options = Settings(options), Epochs = epoch, BestEpoch = bestEpoch, StopReason = stopReason,
                 TrainLogLikelihood = train, ValidLogLikelihood = bestValid, TestLogLikelihood = test,
                 TrainBitsPerDimension = Bpd(train), ValidBitsPerDimension = Bpd(bestValid), TestBitsPerDimension = Bpd(test),
                 Seconds = clock.Elapsed.TotalSeconds, History = history,
@@ -129,6 +131,12 @@ public static class Trainer
             Dispose(best);
         }
     }
+
+    /// <summary>The options as the JSON values a model file stores (callbacks left out).</summary>
+    static Dictionary<string, JsonElement> Settings(TrainerOptions options) =>
+        JsonSerializer.SerializeToElement(options, SettingsJson).EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone());
+
+    static readonly JsonSerializerOptions SettingsJson = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>
     /// The learning rate of PyTorch's CosineAnnealingWarmRestarts(T_0, T_mult = 1, eta_min) after

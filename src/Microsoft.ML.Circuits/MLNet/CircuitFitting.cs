@@ -108,7 +108,7 @@ internal static class CircuitFitting
             if (report.StopReason == "cancelled")
                 channel.Warning($"Fitting was cancelled (MLContext.CancelExecution) after {report.Epochs} complete epochs; " +
                     $"the circuit holds the best checkpoint, epoch {report.BestEpoch} (valid bpd {report.ValidBitsPerDimension:F4}).");
-            var metadata = new ModelMetadata { Training = (report with { Dataset = "IDataView" }).ToSummary(), Compression = initial?.CompressionReport };
+            var metadata = new ModelMetadata { Training = report with { Dataset = "IDataView" }, Compression = initial?.CompressionReport };
             return (new CircuitModel(circuit, metadata), pixels, images);
         }
         catch

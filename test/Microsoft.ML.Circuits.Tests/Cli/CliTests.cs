@@ -9,7 +9,8 @@ namespace Microsoft.ML.Circuits.Tests.Cli;
 [TestClass]
 public sealed class CliTests
 {
-    static (int ExitCode, string Output, string Error) Run(params string[] args)
+    /// <summary>Runs the command line as a separate process: exit code, standard output, standard error.</summary>
+    internal static (int ExitCode, string Output, string Error) Run(params string[] args)
     {
         string cli = typeof(CliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CircuitsCli").Value!;
         Assert.IsTrue(File.Exists(cli), $"{cli} was not built");

@@ -22,19 +22,7 @@ public sealed class OodCommandTests
         return zip;
     });
 
-    static (int ExitCode, string Output, string Error) Run(params string[] args)
-    {
-        string cli = typeof(OodCommandTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CircuitsCli").Value!;
-        Assert.IsTrue(File.Exists(cli), $"{cli} was not built");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(cli);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result, error);
-    }
+    static (int ExitCode, string Output, string Error) Run(params string[] args) => CliTests.Run(args);
 
     /// <summary>AUROC, AUPR, FPR at 95 % TPR of the row whose label starts with <paramref name="label"/>.</summary>
     static double[] Metrics(string output, string label)
