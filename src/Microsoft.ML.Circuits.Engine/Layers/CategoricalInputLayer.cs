@@ -73,7 +73,7 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         long batch = x.shape[0];
         var logProbs = logProbabilities ?? LogProbabilities();
         // Row of (variable d, channel c, value v) in the flattened log-probabilities: (d·C + c)·N + v.
-        var rows = x.permute(1, 2, 0).add(RowOffsets).reshape(-1);
+        var rows = x.permute(1, 2, 0).Plus(RowOffsets).reshape(-1);
         var table = logProbs.view((long)Variables * Channels * Categories, (long)Replicas * Units);
         var picked = table.index_select(0, rows).view(Variables, Channels, batch, Replicas, Units).sum(1);
         if (missing is not null)

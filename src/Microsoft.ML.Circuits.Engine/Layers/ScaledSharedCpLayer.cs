@@ -31,6 +31,6 @@ public sealed class ScaledSharedCpLayer : SharedCpLayer
     {
         using var scope = NewDisposeScope();
         var y = base.Contract(x, semiring);
-        return y.add_(LogScale().unsqueeze(1)).MoveToOuterDisposeScope();
+        return y.AddInPlace(LogScale().unsqueeze(1)).MoveToOuterDisposeScope();
     }
 }

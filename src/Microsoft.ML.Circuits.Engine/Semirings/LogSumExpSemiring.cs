@@ -16,7 +16,7 @@ internal sealed class LogSumExpSemiring : Semiring
         using var scope = NewDisposeScope();
         var max = SafeMax(x, -1);
         var linear = torch.bmm((x - max).exp_(), weight);
-        return linear.log_().add_(max).MoveToOuterDisposeScope();
+        return linear.log_().AddInPlace(max).MoveToOuterDisposeScope();
     }
 
     public override Tensor OuterMatMul(Tensor left, Tensor right, Tensor weight)
@@ -27,7 +27,7 @@ internal sealed class LogSumExpSemiring : Semiring
         var rightMax = SafeMax(right, -1);
         var outer = (left - leftMax).exp_().unsqueeze(3) * (right - rightMax).exp_().unsqueeze(2);
         var linear = torch.bmm(outer.view(folds, batch, i * j), weight);
-        return linear.log_().add_(leftMax).add_(rightMax).MoveToOuterDisposeScope();
+        return linear.log_().AddInPlace(leftMax).AddInPlace(rightMax).MoveToOuterDisposeScope();
     }
 
     public override Tensor WeightedSum(Tensor x, Tensor weight, long dim)
@@ -35,7 +35,7 @@ internal sealed class LogSumExpSemiring : Semiring
         using var scope = NewDisposeScope();
         var max = SafeMax(x, dim);
         var linear = ((x - max).exp_() * weight).sum(dim);
-        return linear.log_().add_(max.squeeze(dim)).MoveToOuterDisposeScope();
+        return linear.log_().AddInPlace(max.squeeze(dim)).MoveToOuterDisposeScope();
     }
 
     public override Tensor Sum(Tensor x, long dim) => x.logsumexp(dim);

@@ -18,7 +18,7 @@ internal sealed class MaxPlusSemiring : Semiring
         long outputs = weight.shape[2];
         var columns = new Tensor[outputs];
         for (long o = 0; o < outputs; o++)
-            columns[o] = (x + logWeight.select(2, o).unsqueeze(1)).amax([-1]);
+            columns[o] = x.Plus(logWeight.select(2, o).unsqueeze(1)).amax([-1]);
         return torch.stack(columns, -1).MoveToOuterDisposeScope();
     }
 
@@ -26,14 +26,14 @@ internal sealed class MaxPlusSemiring : Semiring
     {
         using var scope = NewDisposeScope();
         long folds = left.shape[0], batch = left.shape[1], i = left.shape[2], j = right.shape[2];
-        var outer = (left.unsqueeze(3) + right.unsqueeze(2)).view(folds, batch, i * j);
+        var outer = left.unsqueeze(3).Plus(right.unsqueeze(2)).view(folds, batch, i * j);
         return MatMul(outer, weight).MoveToOuterDisposeScope();
     }
 
     public override Tensor WeightedSum(Tensor x, Tensor weight, long dim)
     {
         using var scope = NewDisposeScope();
-        return (x + weight.log()).amax([dim]).MoveToOuterDisposeScope();
+        return x.Plus(weight.log()).amax([dim]).MoveToOuterDisposeScope();
     }
 
     public override Tensor Sum(Tensor x, long dim) => x.amax([dim]);
