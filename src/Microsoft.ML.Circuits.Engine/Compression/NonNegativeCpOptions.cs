@@ -1,6 +1,3 @@
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Microsoft.ML.Circuits.Compression;
 
 /// <summary>Options of the non-negative CP decomposition.</summary>

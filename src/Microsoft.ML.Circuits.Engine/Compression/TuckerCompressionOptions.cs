@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using Microsoft.ML.Circuits.Layers;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits.Compression;
 

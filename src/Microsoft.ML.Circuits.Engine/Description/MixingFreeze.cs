@@ -1,7 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.ML.Circuits.RegionGraphs;
-
 namespace Microsoft.ML.Circuits;
 
 /// <summary>Which mixing (sum over partitions) layers keep their weights fixed at 0.5.</summary>

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.ML.Circuits.RegionGraphs;
-
 namespace Microsoft.ML.Circuits;
 
 /// <summary>How raw inner-layer parameters become the non-negative weights used by the circuit.</summary>

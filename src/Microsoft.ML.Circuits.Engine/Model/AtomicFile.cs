@@ -1,13 +1,3 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using Microsoft.ML.Circuits.Training;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Microsoft.ML.Circuits;
 
 /// <summary>Writes files atomically through a temporary file and a rename.</summary>

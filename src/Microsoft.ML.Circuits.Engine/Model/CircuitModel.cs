@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.ML.Circuits.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,3 @@
-using System.Collections.Immutable;
-using Microsoft.ML.Circuits.RegionGraphs;
-
 namespace Microsoft.ML.Circuits.Structure;
 
 /// <summary>Whether a folded layer computes partitions (sum-product) or mixes a region's partitions.</summary>
