@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>
-/// The record of a training run, as <see cref="Training.Trainer.Train"/> returns it and a model file keeps it
+/// The record of a training run, as <c>Training.Trainer.Train</c> returns it and a model file keeps it
 /// (<see cref="ModelMetadata.Training"/>): data sizes, epochs, why it stopped, the log-likelihoods and
 /// bits per dimension of the kept weights, the settings used, and the per-epoch history. Log-likelihoods are means in
 /// nats, normalised; bits per dimension = −LL / (ln 2 · D · C).
