@@ -43,7 +43,7 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(plan);
         Description = description.Validate();
         if (!planIsFromDescription &&
-            plan.Fingerprint != $"{description.BuildRegionGraph().Fingerprint}/K={description.Units}/K_in={description.EffectiveInputUnits}")
+            plan.Fingerprint != CircuitPlan.FingerprintOf(description.BuildRegionGraph(), description.Units, description.EffectiveInputUnits))
             throw new ArgumentException(
                 $"The plan (D={plan.Variables}, K={plan.Units}, K_in={plan.InputUnits}) was not built for {description}: " +
                 "its region graph or unit counts differ. Build the plan with CircuitPlanner.Build(description).", nameof(plan));

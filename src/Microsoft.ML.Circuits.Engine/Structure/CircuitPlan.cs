@@ -41,7 +41,10 @@ public sealed class CircuitPlan
     /// What the plan was built from: the region graph's <see cref="RegionGraph.Fingerprint"/>, K and K_in. A circuit
     /// refuses a plan whose fingerprint differs from the one its description builds.
     /// </summary>
-    public string Fingerprint => $"{Graph.Fingerprint}/K={Units}/K_in={InputUnits}";
+    public string Fingerprint => FingerprintOf(Graph, Units, InputUnits);
+
+    /// <summary>The <see cref="Fingerprint"/> a plan of <paramref name="graph"/> with K and K_in has.</summary>
+    internal static string FingerprintOf(RegionGraph graph, int units, int inputUnits) => $"{graph.Fingerprint}/K={units}/K_in={inputUnits}";
 
     /// <summary>Number of variables D.</summary>
     public int Variables => Graph.VariableCount;

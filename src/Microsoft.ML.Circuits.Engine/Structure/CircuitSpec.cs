@@ -51,7 +51,7 @@ public sealed class CircuitSpec
     }
 
     /// <summary>Whether a mixing layer is frozen under <paramref name="freeze"/>.</summary>
-    internal static bool IsFrozen(MixingFreeze freeze, bool isLastMixingLayer) => freeze switch
+    static bool IsFrozen(MixingFreeze freeze, bool isLastMixingLayer) => freeze switch
     {
         MixingFreeze.All => true,
         MixingFreeze.AllButLast => !isLastMixingLayer,

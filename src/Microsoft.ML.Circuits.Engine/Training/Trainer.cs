@@ -20,7 +20,8 @@ public static class Trainer
     /// <param name="circuit">The circuit, trained in place; it holds the best weights afterwards.</param>
     /// <param name="data">Training, validation and (optionally empty) test images, of the circuit's shape.</param>
     /// <param name="options">Optimisation options; validated.</param>
-    /// <param name="cancellation">Stops training after the current batch; the best weights so far are kept.</param>
+    /// <param name="cancellation">Stops training before the next step (the partial epoch is not validated, the final passes are
+    /// skipped); the best weights so far are kept and the summary says <c>cancelled</c>.</param>
     public static TrainingSummary Train(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(circuit);
