@@ -20,20 +20,13 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
     public TensorizedCircuit Circuit { get; } = circuit;
 
     /// <summary>log p(x) of a batch (B, D, C) whose values the caller has validated; float64 on the CPU, shape (B).</summary>
-    public double[] LogLikelihoods(Tensor x)
-    {
-        lock (gate)
-        {
-            using var _ = torch.no_grad();
-            using var scope = NewDisposeScope();
-            Refresh();
-            var logCircuit = MarginalQuery.Upward(Circuit, x, null, Semiring.LogSumExp, logProbabilities);
-            return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
-        }
-    }
+    public double[] LogLikelihoods(Tensor x) => MarginalLogLikelihoods(x, null);
 
-    /// <summary>log p(x_observed) of a batch (B, D, C) with pixels marked in <paramref name="missing"/> (B, D) summed out; float64 on the CPU, shape (B).</summary>
-    public double[] MarginalLogLikelihoods(Tensor x, Tensor missing)
+    /// <summary>
+    /// log p(x_observed) of a validated batch (B, D, C) with the pixels marked in <paramref name="missing"/> (B, D)
+    /// summed out (none when null); float64 on the CPU, shape (B).
+    /// </summary>
+    public double[] MarginalLogLikelihoods(Tensor x, Tensor? missing)
     {
         lock (gate)
         {

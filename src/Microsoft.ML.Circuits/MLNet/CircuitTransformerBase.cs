@@ -110,7 +110,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
         using var scope = NewDisposeScope();
         var x = PixelTensor(batch, count);
         var missing = MissingTensor(batch, count);
-        var result = missing is null ? scorer.Value.LogLikelihoods(x) : scorer.Value.MarginalLogLikelihoods(x, missing);
+        var result = scorer.Value.MarginalLogLikelihoods(x, missing);
         result.CopyTo(batch.Scores, 0);
     }
 

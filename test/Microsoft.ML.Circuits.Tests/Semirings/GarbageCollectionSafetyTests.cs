@@ -11,21 +11,27 @@ namespace Microsoft.ML.Circuits.Tests.Semirings;
 public sealed class GarbageCollectionSafetyTests
 {
     [TestMethod]
-    public void CircuitsEvaluateCorrectlyWhileTheCollectorRunsConstantly()
+    public void CircuitsEvaluateCorrectlyWhileTheCollectorRunsConstantly() => WhileCollecting(() =>
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            var (h, w, c, n) = Shapes[i % Shapes.Length];
+            var (graph, layer) = (i % 2) == 0 ? (RegionGraphKind.QuadTree2, LayerKind.Tucker) : (RegionGraphKind.QuadGraph, LayerKind.CPS);
+            var description = Tiny(graph, layer, h, w, c, n, reparameterization: (Reparameterization)(i % 3));
+            using var circuit = new TensorizedCircuit(description, seed: i);
+            Assert.AreEqual(1.0, TotalProbability(circuit), 1e-4, description.ToString());
+        }
+    });
+
+    /// <summary>Runs <paramref name="body"/> while another thread collects garbage and runs finalizers in a loop.</summary>
+    static void WhileCollecting(Action body)
     {
         using var stop = new CancellationTokenSource();
         var collector = new Thread(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
         collector.Start();
         try
         {
-            for (int i = 0; i < 100; i++)
-            {
-                var (h, w, c, n) = Shapes[i % Shapes.Length];
-                var (graph, layer) = (i % 2) == 0 ? (RegionGraphKind.QuadTree2, LayerKind.Tucker) : (RegionGraphKind.QuadGraph, LayerKind.CPS);
-                var description = Tiny(graph, layer, h, w, c, n, reparameterization: (Reparameterization)(i % 3));
-                using var circuit = new TensorizedCircuit(description, seed: i);
-                Assert.AreEqual(1.0, TotalProbability(circuit), 1e-4, description.ToString());
-            }
+            body();
         }
         finally
         {
@@ -35,31 +41,20 @@ public sealed class GarbageCollectionSafetyTests
     }
 
     [TestMethod]
-    public void TopDownPassesRunWhileTheCollectorRunsConstantly()
+    public void TopDownPassesRunWhileTheCollectorRunsConstantly() => WhileCollecting(() =>
     {
-        using var stop = new CancellationTokenSource();
-        var collector = new Thread(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
-        collector.Start();
-        try
+        var combinations = SupportedCombinations().ToArray();
+        for (int i = 0; i < 60; i++)
         {
-            var combinations = SupportedCombinations().ToArray();
-            for (int i = 0; i < 60; i++)
-            {
-                var (h, w, c, n) = Shapes[i % Shapes.Length];
-                var (graph, layer) = combinations[i % combinations.Length];
-                var description = Tiny(graph, layer, h, w, c, n, reparameterization: (Reparameterization)(i % 3), freeze: (MixingFreeze)(i % 3));
-                using var circuit = new TensorizedCircuit(description, seed: i);
-                using var samples = new Circuits.Queries.SamplingQuery(circuit).Sample(64, seed: i);
-                using var missing = TorchSharp.torch.ones([64, description.Variables], TorchSharp.torch.ScalarType.Bool);
-                using var completed = new Circuits.Queries.MaxProductQuery(circuit).Complete(samples, missing);
-                using var inpainted = new Circuits.Queries.SamplingQuery(circuit).SampleConditional(samples, missing, seed: i);
-                Assert.AreEqual(64, completed.shape[0], description.ToString());
-            }
+            var (h, w, c, n) = Shapes[i % Shapes.Length];
+            var (graph, layer) = combinations[i % combinations.Length];
+            var description = Tiny(graph, layer, h, w, c, n, reparameterization: (Reparameterization)(i % 3), freeze: (MixingFreeze)(i % 3));
+            using var circuit = new TensorizedCircuit(description, seed: i);
+            using var samples = new Circuits.Queries.SamplingQuery(circuit).Sample(64, seed: i);
+            using var missing = TorchSharp.torch.ones([64, description.Variables], TorchSharp.torch.ScalarType.Bool);
+            using var completed = new Circuits.Queries.MaxProductQuery(circuit).Complete(samples, missing);
+            using var inpainted = new Circuits.Queries.SamplingQuery(circuit).SampleConditional(samples, missing, seed: i);
+            Assert.AreEqual(64, completed.shape[0], description.ToString());
         }
-        finally
-        {
-            stop.Cancel();
-            collector.Join();
-        }
-    }
+    });
 }
