@@ -104,7 +104,7 @@ internal sealed class CircuitScoredDataView : IDataView
             }
             if (count == 0)
                 throw new InvalidOperationException("The input data view returned fewer rows to the scoring cursor than to the main cursor; it must enumerate rows deterministically.");
-            parent.transformer.Score(batch, count, scores);
+            parent.transformer.ScoreRows(batch, count, scores);
             bufferCount = count;
         }
 
@@ -199,7 +199,7 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
             if (scoredPosition != input.Position || input.Position < 0)
             {
                 readPixels!(input.Position, pixels);
-                mapper.transformer.Score(pixels, 1, score);
+                mapper.transformer.ScoreRows(pixels, 1, score);
                 scoredPosition = input.Position;
             }
             return score[0];
