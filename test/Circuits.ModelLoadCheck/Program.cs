@@ -3,19 +3,21 @@ using Microsoft.ML;
 using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Data;
 
-// Usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count>
+// Usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [divisor]
 // Prints one line per image: the Single and Boolean columns the model adds, from Transform (a full cursor pass) and
-// then from a PredictionEngine, as round-trip text.
-if (args.Length != 3)
+// then, for a density model, from a PredictionEngine, as round-trip text. Pixel values are divided by the divisor
+// (default 1; 255 gives 0..1 pixels, for models saved with PixelScale 255).
+if (args.Length is not (3 or 4))
 {
-    Console.Error.WriteLine("usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count>");
+    Console.Error.WriteLine("usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [divisor]");
     return 2;
 }
+float divisor = args.Length == 4 ? float.Parse(args[3], CultureInfo.InvariantCulture) : 1f;
 var context = new MLContext(seed: 1);
 var model = context.Model.Load(args[0], out var savedSchema);
 var (count, rows, columns, pixels) = IdxFile.ReadImages(args[1]);
 int n = Math.Min(count, int.Parse(args[2], CultureInfo.InvariantCulture));
-var images = Enumerable.Range(0, n).Select(i => new Image { Pixels = pixels.AsSpan(i * rows * columns, rows * columns).ToArray().Select(b => (float)b).ToArray() }).ToList();
+var images = Enumerable.Range(0, n).Select(i => new Image { Pixels = pixels.AsSpan(i * rows * columns, rows * columns).ToArray().Select(b => b / divisor).ToArray() }).ToList();
 var data = context.Data.LoadFromEnumerable(images);
 var scored = model.Transform(data);
 var added = scored.Schema.Where(c => data.Schema.GetColumnOrNull(c.Name) is null || data.Schema[c.Name].Index != c.Index).ToList();
@@ -28,6 +30,7 @@ using (var cursor = scored.GetRowCursor(added))
     while (cursor.MoveNext())
         Console.WriteLine("transform " + string.Join(" ", getters.Select(g => g())));
 }
+if (scored.Schema.GetColumnOrNull("LogLikelihood") is null) return 0;
 var engine = context.Model.CreatePredictionEngine<Image, Prediction>(model);
 foreach (var image in images)
 {
