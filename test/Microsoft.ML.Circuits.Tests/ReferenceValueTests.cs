@@ -151,4 +151,45 @@ public sealed class ReferenceValueTests
         Assert.IsTrue(ll.isfinite().all().item<bool>());
         Assert.AreEqual(1.0, EveryLogLikelihood(circuit).Sum(Math.Exp), 1e-4);
     }
+
+    [TestMethod]
+    public void AHandComputedTwoPixelCircuitGivesTheLogLikelihoodsWrittenOutByHand()
+    {
+        // Two pixels (2×1), 3 categories, K = 2, one CP layer: c(x) = Π_h Σ_i W[h,i]·p_{h,i}(x_h), with p_{h,i} the softmax
+        // of unit i's logits for pixel h. Normalised: log p(x) = Σ_h log(Σ_i W[h,i]·p_{h,i}(x_h) / Σ_i W[h,i]).
+        var description = new CircuitDescription
+        {
+            ImageHeight = 2, ImageWidth = 1, Categories = 3, RegionGraph = RegionGraphKind.QuadTree, Layer = LayerKind.CP, Units = 2,
+        };
+        using var circuit = new TensorizedCircuit(description, seed: 1);
+        var cp = circuit.Layers.OfType<Microsoft.ML.Circuits.Layers.CpLayer>().Single();
+        Assert.HasCount(1, circuit.Layers, "the two-pixel circuit is one CP layer");
+        CollectionAssert.AreEqual(new long[] { 2, 1, 3, 1, 2 }, circuit.Input.Logits.shape);
+        CollectionAssert.AreEqual(new long[] { 1, 2, 2, 1 }, cp.Weight.shape);
+        double[,,] logits = { { { 0, 2 }, { 1, 0 }, { 2, -1 } }, { { 1, 0 }, { 1, -2 }, { 0, 3 } } }; // [pixel, value, unit]
+        double[,] w = { { 0.3, 0.7 }, { 1.5, 0.5 } };                                                 // [pixel, unit]
+        using (torch.no_grad())
+        {
+            circuit.Input.Logits.copy_(torch.tensor(logits.Cast<double>().Select(v => (float)v).ToArray(), [2, 1, 3, 1, 2]));
+            cp.Weight.copy_(torch.tensor(w.Cast<double>().Select(v => (float)v).ToArray(), [1, 2, 2, 1]));
+        }
+        circuit.MarkParametersChanged();
+
+        double P(int pixel, int unit, int value)
+        {
+            double z = Enumerable.Range(0, 3).Sum(v => Math.Exp(logits[pixel, v, unit]));
+            return Math.Exp(logits[pixel, value, unit]) / z;
+        }
+        using var x = torch.tensor(new long[] { 0, 0, 1, 2, 2, 1, 2, 2 }, [4, 2, 1]);
+        using var ll = circuit.LogLikelihood(x);
+        var actual = ll.data<float>().ToArray();
+        var images = new[] { (0, 0), (1, 2), (2, 1), (2, 2) };
+        for (int n = 0; n < 4; n++)
+        {
+            var (a, b) = images[n];
+            double expected = Math.Log((w[0, 0] * P(0, 0, a) + w[0, 1] * P(0, 1, a)) / (w[0, 0] + w[0, 1]))
+                            + Math.Log((w[1, 0] * P(1, 0, b) + w[1, 1] * P(1, 1, b)) / (w[1, 0] + w[1, 1]));
+            Assert.AreEqual(expected, actual[n], 1e-5, $"image ({a}, {b})");
+        }
+    }
 }
