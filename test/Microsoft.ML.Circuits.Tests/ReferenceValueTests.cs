@@ -192,4 +192,35 @@ public sealed class ReferenceValueTests
             Assert.AreEqual(expected, actual[n], 1e-5, $"image ({a}, {b})");
         }
     }
+
+    [TestMethod]
+    public void AOneUnitPoonDomingosCircuitAroundMinusAThousandEqualsTheSumOfItsPixelLogProbabilities()
+    {
+        // With K = 1 every layer scales one value, so log p(x) = Σ_d log softmax(θ_d)[x_d] whatever the inner and mixing
+        // weights are; computed here in float64 from the logits. PD on 16×16 (delta 4, mixing not frozen), 256 categories:
+        // about −1400, where every sum-product and mixing contraction must subtract its maximum or underflow to −∞.
+        // (None of the configurations tried — QT, QT2, QG, PD, BT on 28×28 and several small shapes, per `circuits info` —
+        // folds a mixing layer with padding, so padded mixing folds are not exercised here.)
+        var description = Tiny(RegionGraphKind.PoonDomingos, LayerKind.CP, 16, 16, 1, 256, units: 1) with { PoonDomingosDelta = 4, FreezeMixing = MixingFreeze.None };
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        Assert.IsTrue(circuit.Plan.Layers.Any(l => l.Role == Microsoft.ML.Circuits.Structure.FoldedLayerRole.Mixing), "no mixing layer");
+        using var x = RandomImages(description, 4, seed: 2);
+        using var ll = circuit.LogLikelihood(x);
+        var actual = ll.data<float>().ToArray();
+
+        var logits = circuit.Input.Logits.detach().to(ScalarType.Float64).view(256, 256).data<double>().ToArray(); // (pixel, value)
+        var pixels = x.data<long>().ToArray();
+        for (int n = 0; n < 4; n++)
+        {
+            double expected = 0;
+            for (int d = 0; d < 256; d++)
+            {
+                double max = Enumerable.Range(0, 256).Max(v => logits[d * 256 + v]);
+                double logZ = max + Math.Log(Enumerable.Range(0, 256).Sum(v => Math.Exp(logits[d * 256 + v] - max)));
+                expected += logits[d * 256 + pixels[n * 256 + d]] - logZ;
+            }
+            Assert.IsLessThan(-1000.0, expected, "the reference is not in the regime this test is about");
+            Assert.AreEqual(expected, actual[n], 5e-3, $"image {n}");
+        }
+    }
 }
