@@ -49,5 +49,5 @@ public sealed class OptionRoundTripTests
     }
 
     static List<string> RunModelLoadCheckLines(string zip, string images, int count, float divisor) =>
-        ProbabilisticCircuitEstimatorTests.RunModelLoadCheck(zip, images, count, divisor);
+        ProbabilisticCircuitEstimatorTests.RunModelLoadCheck(zip, images, count, divisor: divisor);
 }
