@@ -37,6 +37,7 @@ internal static class BenchCommand
             if (n < 1) throw new ArgumentException("--steps must be at least 1.");
             if (w < 0) throw new ArgumentException("--warmup must be 0 or more.");
             var target = devices.Resolve(result);
+            Memory.RequireTrainingFits(description, b, target);
             var row = Run(description, b, n, w, target);
             Print(Console.Out, [row]);
         }));

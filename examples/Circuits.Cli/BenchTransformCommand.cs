@@ -12,7 +12,7 @@ namespace Circuits.Cli;
 /// <c>bench-transform</c>: throughput of the ML.NET transformer. Rows of the bundled MNIST sample go through
 /// <c>Transform</c> and a full cursor pass that reads the log-likelihood column (batched scoring), and through a
 /// <c>PredictionEngine</c> (one row per call). The circuit's weights are its initial ones: throughput does not depend
-/// on training.
+/// on training. Like every computing command it takes <c>--device</c>/<c>--gpu</c> and <c>--threads</c>.
 /// </summary>
 internal static class BenchTransformCommand
 {
@@ -32,11 +32,13 @@ internal static class BenchTransformCommand
         var rows = new Option<int>("--rows") { Description = "Rows to score", DefaultValueFactory = _ => 2004 };
         var batch = new Option<int>("--scoring-batch-size") { Description = "Rows per circuit call in Transform", DefaultValueFactory = _ => 256 };
         var repeats = new Option<int>("--repeats") { Description = "Timed passes (the median is reported)", DefaultValueFactory = _ => 3 };
+        var devices = new DeviceOptions();
         var command = new Command("bench-transform", "Rows per second through the ML.NET transformer (Transform + cursor pass, and PredictionEngine).")
         {
             rows, batch, repeats,
         };
         circuit.AddTo(command);
+        devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
@@ -44,11 +46,13 @@ internal static class BenchTransformCommand
                 throw new ArgumentException("bench-transform scores the 28×28 MNIST sample: use --dataset mnist.", "--dataset");
             int n = result.GetValue(rows), b = result.GetValue(batch), r = result.GetValue(repeats);
             if (n < 1 || b < 1 || r < 1) throw new ArgumentException("--rows, --scoring-batch-size and --repeats must be at least 1.");
+            var device = devices.Resolve(result);
+            Memory.RequireTrainingFits(description, 1, device);
             var test = Datasets.Load("mnist").Test;
             var digits = Enumerable.Range(0, n).Select(i => new Digit { Pixels = test.Image(i % test.Count).ToArray().Select(v => (float)v).ToArray() }).ToList();
             var ml = new MLContext(seed: 1);
             var data = ml.Data.LoadFromEnumerable(digits);
-            using var transformer = ProbabilisticCircuitTransformer.FromModel(ml, new CircuitModel(new TensorizedCircuit(description)), scoringBatchSize: b);
+            using var transformer = ProbabilisticCircuitTransformer.FromModel(ml, new CircuitModel(new TensorizedCircuit(description, device: device)), scoringBatchSize: b);
 
             double transformSeconds = Median(r, () =>
             {

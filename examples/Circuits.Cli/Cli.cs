@@ -43,6 +43,11 @@ internal static class Cli
             body();
             return 0;
         }
+        catch (Exception e) when (Microsoft.ML.Circuits.CircuitMemory.IsOutOfMemory(e))
+        {
+            Console.Error.WriteLine($"error: {Memory.OutOfMemoryMessage(e)}");
+            return RuntimeError;
+        }
         catch (OperationCanceledException e)
         {
             Console.Error.WriteLine(e.Message);
@@ -51,7 +56,7 @@ internal static class Cli
         catch (ArgumentException e)
         {
             string flag = e.ParamName is { } name && Flags.TryGetValue(name, out var f) ? $" [{f}]" : "";
-            Console.Error.WriteLine($"error: {Plain(e)}{flag}");
+            Console.Error.WriteLine($"error: {InFlags(Plain(e))}{flag}");
             return UsageError;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or InvalidOperationException)
@@ -59,6 +64,26 @@ internal static class Cli
             Console.Error.WriteLine($"error: {e.Message}");
             return RuntimeError;
         }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            // Any other libtorch failure: its first line, not the native stack trace that follows it.
+            Console.Error.WriteLine($"error: libtorch failed: {Microsoft.ML.Circuits.CircuitMemory.FirstLine(e)}");
+            return RuntimeError;
+        }
+    }
+
+    /// <summary>
+    /// A library message in the command line's words: <c>LearningRate = -1 is not allowed</c> becomes
+    /// <c>--lr -1 is not allowed</c>, and a trainer option named elsewhere in the message becomes its flag.
+    /// </summary>
+    public static string InFlags(string message)
+    {
+        foreach (var (property, flag) in TrainingOptions.OptionFlags)
+        {
+            message = System.Text.RegularExpressions.Regex.Replace(message, $@"\b{property} = ", flag + " ");
+            message = System.Text.RegularExpressions.Regex.Replace(message, $@"\b{property}\b", flag);
+        }
+        return message;
     }
 
     /// <summary>An argument exception's message without .NET's "(Parameter 'x')" and "Actual value was" suffixes.</summary>

@@ -34,9 +34,14 @@ internal static class CompressCommand
         {
             int r = result.GetValue(rank);
             if (r < 1) throw new ArgumentException($"--rank must be at least 1, got {r}.");
+            Paths.RequireInputFile(result.GetValue(tuckerPath)!, "--tucker-model-path", "a model file (.zip)");
+            Paths.RequireFolder(result.GetValue(saveDir)!, "--save-model-dir");
+            Paths.RequireInputFolder(result.GetValue(data.DataDir), "--data-dir", "a data folder");
             var target = devices.Resolve(result);
             string output = Path.Combine(result.GetValue(saveDir)!, $"rank_{r}{ModelFiles.Extension}");
             bool replace = result.GetValue(overwrite);
+            if (Directory.Exists(output))
+                throw new ArgumentException($"--save-model-dir: {output} is a folder; the compressed model needs a file there.");
             if (File.Exists(output) && !replace)
                 throw new IOException($"{output} already exists; it was left untouched (pass --overwrite to replace it).");
             using var tucker = ModelFiles.Load(result.GetValue(tuckerPath)!, target);
@@ -49,6 +54,7 @@ internal static class CompressCommand
                     layer, tucker.Circuit.Layers[layer].Folds, error, sweeps)),
             };
             using var compressed = TuckerCompression.Compress(tucker, r, options);
+            compressed.Metadata = compressed.Metadata with { Source = Path.GetFullPath(result.GetValue(tuckerPath)!) };
             var report = compressed.Metadata.Compression!;
             Console.WriteLine($"into        {compressed.Description}");
             Console.WriteLine(string.Format(c, "parameters  {0:N0} -> {1:N0}; decomposition {2:F1} s", tucker.Circuit.ParameterCount.Total, compressed.Circuit.ParameterCount.Total, report.Seconds));

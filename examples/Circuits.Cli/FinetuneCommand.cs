@@ -22,6 +22,7 @@ internal static class FinetuneCommand
         command.SetAction(result => Cli.Run(() =>
         {
             string source = result.GetValue(modelPath)!;
+            Paths.RequireInputFile(source, "--model-path", "a model file (.zip)");
             string output = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(source))!, Path.GetFileNameWithoutExtension(source) + "finetuned" + ModelFiles.Extension);
             bool replace = result.GetValue(overwrite);
             if (File.Exists(output) && !replace)
@@ -30,15 +31,23 @@ internal static class FinetuneCommand
             using var model = ModelFiles.Load(source, device);
             var description = model.Description;
             var options = training.Trainer(result, description.RegionGraph, device);
+            Memory.RequireTrainingFits(description, options.BatchSize, device);
             var data = training.LoadData(result, Microsoft.ML.Circuits.Data.Datasets.Normalize(result.GetValue(dataset)!), description);
             model.Circuit.ProjectParameters();
             Console.WriteLine($"circuit:    {description}");
             Console.WriteLine($"parameters: {model.Circuit.ParameterCount.Total.ToString("N0", CultureInfo.InvariantCulture)}");
             Console.WriteLine($"model:      {output}");
-            string log = Path.ChangeExtension(output, ".jsonl");
-            var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log,
-                (best, _) => ModelFiles.Save(best, model.Metadata, output, overwrite: true));
-            ModelFiles.Save(model.Circuit, model.Metadata with { Training = report, Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow }, output, overwrite: true);
+            // The old log is replaced only together with the old model (at the first checkpoint of this run).
+            using var log = RunLog.Open(Path.ChangeExtension(output, ".jsonl"));
+            // Each file this run writes says when it was made and from which model (not the source's creation time).
+            ModelMetadata Made(TrainingSummary? report) => model.Metadata with
+            {
+                Training = report, Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow, Source = Path.GetFullPath(source),
+            };
+            var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log, output,
+                (best, _) => ModelFiles.Save(best, Made(null), output, overwrite: true));
+            ModelFiles.Save(model.Circuit, Made(report), output, overwrite: true);
+            log.ModelSaved();
             TrainingRun.Finish(report, output);
         }));
         return command;

@@ -31,8 +31,12 @@ internal static class TestCommand
             int batch = result.GetValue(batchSize);
             if (batch < 1) throw new ArgumentException("--batch-size must be at least 1.");
             string? maskName = result.GetValue(mask) is { } m ? PixelMasks.Check(m) : null;
-            var target = devices.Resolve(result);
             string path = result.GetValue(modelPath)!;
+            Paths.RequireInputFile(path, "--model-path", "a model file (.zip)");
+            string? csvPath = result.GetValue(csv);
+            if (csvPath is not null) Paths.RequireOutputFile(csvPath, "--csv-file-path");
+            Paths.RequireInputFolder(result.GetValue(data.DataDir), "--data-dir", "a data folder");
+            var target = devices.Resolve(result);
             using var model = ModelFiles.Load(path, target);
             var d = model.Description;
             var splits = data.Load(result, result.GetValue(dataset)!, d);
@@ -49,7 +53,7 @@ internal static class TestCommand
                 rows.Add((name, ll, bpd));
                 Console.WriteLine(string.Format(c, "{0,-5}  {1,6} images  LL {2,12:F4}  bpd {3:F4}", name, split.Count, ll, bpd));
             }
-            if (result.GetValue(csv) is { } csvPath)
+            if (csvPath is not null)
             {
                 bool header = !File.Exists(csvPath);
                 string? folder = Path.GetDirectoryName(Path.GetFullPath(csvPath));

@@ -24,28 +24,51 @@ internal static class TrainCommand
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
+            string root = result.GetValue(modelDir)!;
+            Paths.RequireFolder(root, "--model-dir");
             string dataset = Microsoft.ML.Circuits.Data.Datasets.Normalize(result.GetValue(circuit.Dataset)!);
             var device = training.ResolveDevice(result);
             var options = training.Trainer(result, description.RegionGraph, device);
+            Memory.RequireTrainingFits(description, options.BatchSize, device);
             var data = training.LoadData(result, dataset, description);
 
             string stamp = DateTime.Now.ToString("dd_MM_yyyy_HH_mm_ss", CultureInfo.InvariantCulture);
             string relative = Path.Combine(dataset, Names.Of(description.RegionGraph), Names.Of(description.Layer), "cat",
                 Names.Of(description.Reparameterization), $"k_{description.Units}", $"lr_{TrainingOptions.Format(options.LearningRate)}", $"b_{options.BatchSize}");
-            string root = result.GetValue(modelDir)!;
-            string modelPath = Path.Combine(root, "models", relative, stamp + ModelFiles.Extension);
-            string logPath = Path.Combine(root, "logs", relative, stamp + ".jsonl");
-            if (File.Exists(modelPath)) throw new IOException($"{modelPath} already exists; it was left untouched.");
+            var (modelPath, claimed) = Claim(Path.Combine(root, "models", relative), Path.Combine(root, "logs", relative), stamp);
+            using var log = claimed;
 
             using var model = new TensorizedCircuit(description, seed: options.Seed, device: device);
             Console.WriteLine($"circuit:    {description}");
             Console.WriteLine($"parameters: {model.ParameterCount.Total.ToString("N0", CultureInfo.InvariantCulture)} ({model.ParameterCount.Trainable.ToString("N0", CultureInfo.InvariantCulture)} trainable)");
             Console.WriteLine($"model:      {modelPath}");
-            var report = TrainingRun.Run(model, data, options, result.GetValue(training.ProgressBar), logPath,
+            var report = TrainingRun.Run(model, data, options, result.GetValue(training.ProgressBar), log, modelPath,
                 (best, _) => ModelFiles.Save(best, new ModelMetadata(), modelPath));
             ModelFiles.Save(model, new ModelMetadata { Training = report }, modelPath);
+            log.ModelSaved();
             TrainingRun.Finish(report, modelPath);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Claims the run's file names: <c>&lt;stamp&gt;</c>, else <c>&lt;stamp&gt;_1</c>, <c>_2</c>, … — the first whose model does
+    /// not exist and whose log this run creates exclusively. Two runs started in the same second get different names, and
+    /// no run writes another's model or log.
+    /// </summary>
+    static (string ModelPath, RunLog Log) Claim(string modelFolder, string logFolder, string stamp)
+    {
+        for (int n = 0; n < 10_000; n++)
+        {
+            string name = n == 0 ? stamp : $"{stamp}_{n}";
+            string modelPath = Path.Combine(modelFolder, name + ModelFiles.Extension);
+            if (File.Exists(modelPath) || Directory.Exists(modelPath)) continue;
+            if (RunLog.TryCreateNew(Path.Combine(logFolder, name + ".jsonl")) is { } log)
+            {
+                if (!File.Exists(modelPath)) return (modelPath, log);
+                log.Dispose(); // a model of that name appeared meanwhile (written by hand?): leave it and try the next name
+            }
+        }
+        throw new IOException($"{modelFolder} already holds models for {stamp} and 9,999 suffixes; choose another --model-dir.");
     }
 }

@@ -44,7 +44,17 @@ internal sealed class TrainingOptions
         return data;
     }
 
-    public TrainerOptions Trainer(ParseResult result, RegionGraphKind graph, TorchSharp.torch.Device device) => new TrainerOptions
+    /// <summary>The trainer's options, validated (a rejected value is reported by <see cref="Cli.Run"/> with its flag, see <see cref="OptionFlags"/>).</summary>
+    public TrainerOptions Trainer(ParseResult result, RegionGraphKind graph, TorchSharp.torch.Device device) => Build(result, graph, device).Validate();
+
+    /// <summary><see cref="TrainerOptions"/> property names → the flags that set them.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> OptionFlags = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["LearningRate"] = "--lr", ["BatchSize"] = "--batch-size", ["MaxEpochs"] = "--max-num-epochs", ["Patience"] = "--patience",
+        ["ValidationFrequency"] = "--valid-freq", ["T0"] = "--t0", ["EtaMin"] = "--eta-min", ["WeightDecay"] = "--weight-decay",
+    };
+
+    TrainerOptions Build(ParseResult result, RegionGraphKind graph, TorchSharp.torch.Device device) => new TrainerOptions
     {
         LearningRate = result.GetValue(LearningRate) ?? DefaultLearningRate(graph),
         BatchSize = result.GetValue(BatchSize),
@@ -56,7 +66,7 @@ internal sealed class TrainingOptions
         T0 = result.GetValue(T0),
         EtaMin = result.GetValue(EtaMin),
         Device = ComputeDevice.NameOf(device),
-    }.Validate();
+    };
 
     /// <summary>The paper's learning rates: 0.1 for Poon–Domingos, 0.01 for quad graphs and trees.</summary>
     public static double DefaultLearningRate(RegionGraphKind graph) => graph == RegionGraphKind.PoonDomingos ? 0.1 : 0.01;

@@ -10,49 +10,74 @@ namespace Circuits.Cli;
 /// <summary>Runs <see cref="Trainer"/> with console progress, a JSON-lines log and checkpointing of the best model.</summary>
 internal static class TrainingRun
 {
+    /// <summary>
+    /// Trains with a log line per epoch in <paramref name="log"/>; <paramref name="saveBest"/> saves each improvement to
+    /// <paramref name="modelPath"/>. A divergence (a NaN or infinity in the loss, a gradient, a weight or the validation
+    /// log-likelihood) ends the command with a message that says which file holds the last good checkpoint, or that none
+    /// was written.
+    /// </summary>
     public static TrainingSummary Run(TensorizedCircuit circuit, DatasetSplits data, TrainerOptions options, bool progressBar,
-        string logPath, Action<TensorizedCircuit, TrainingSummary?> saveBest)
+        RunLog log, string modelPath, Action<TensorizedCircuit, EpochRecord> saveBest)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
-        using var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine($"data:       {data.Name}: {data.Train.Count} train, {data.Valid.Count} valid, {data.Test.Count} test images");
         Console.WriteLine($"optimiser:  Adam lr {options.LearningRate.ToString(c)}, batch {options.BatchSize}, max {options.MaxEpochs} epochs, patience {options.Patience}, device {options.Device}");
-        Console.WriteLine($"log:        {logPath}");
+        Console.WriteLine($"log:        {log.FinalPath}");
 
         void Epoch(EpochRecord e)
         {
+            // JSON has no NaN or infinity: a value that is not finite is written as null (the trainer treats it as a divergence).
             log.WriteLine(JsonSerializer.Serialize(new
             {
-                epoch = e.Epoch, train_ll = Finite(e.TrainLogLikelihood), valid_ll = e.ValidLogLikelihood, train_bpd = Finite(e.TrainBitsPerDimension),
-                valid_bpd = e.ValidBitsPerDimension, seconds = e.Seconds, lr = e.LearningRate, improved = e.Improved,
+                epoch = e.Epoch, train_ll = Finite(e.TrainLogLikelihood), valid_ll = Finite(e.ValidLogLikelihood), train_bpd = Finite(e.TrainBitsPerDimension),
+                valid_bpd = Finite(e.ValidBitsPerDimension), seconds = e.Seconds, lr = e.LearningRate, improved = e.Improved,
             }));
             string train = double.IsNaN(e.TrainBitsPerDimension) ? "    -   " : e.TrainBitsPerDimension.ToString("F4", c);
             string line = string.Format(c, "epoch {0,4}  train bpd {1}  valid bpd {2:F4}  {3,7:F1} s{4}", e.Epoch, train, e.ValidBitsPerDimension, e.Seconds, e.Improved ? "  *" : "");
             if (progressBar) AnsiConsole.WriteLine(line); else Console.WriteLine(line);
         }
 
-        var withCallbacks = options with { EpochCompleted = Epoch, Improved = (circuitNow, _) => saveBest(circuitNow, null) };
-        if (!progressBar)
-            return Trainer.Train(circuit, data, withCallbacks, Cli.Interrupt);
+        int savedEpoch = -1;
+        void Improved(TensorizedCircuit now, EpochRecord record)
+        {
+            saveBest(now, record);
+            savedEpoch = record.Epoch;
+            log.ModelSaved();
+        }
 
-        TrainingSummary? report = null;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask("training", maxValue: 1);
-                report = Trainer.Train(circuit, data, withCallbacks with
+        var withCallbacks = options with { EpochCompleted = Epoch, Improved = Improved };
+        try
+        {
+            if (!progressBar)
+                return Trainer.Train(circuit, data, withCallbacks, Cli.Interrupt);
+
+            TrainingSummary? report = null;
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(context =>
                 {
-                    Progress = p =>
+                    var task = context.AddTask("training", maxValue: 1);
+                    report = Trainer.Train(circuit, data, withCallbacks with
                     {
-                        task.Description = string.Format(c, "epoch {0} batch {1}/{2} train bpd {3:F3} {4:N0} img/s", p.Epoch, p.Batch, p.Batches, p.TrainBitsPerDimension, p.ImagesPerSecond);
-                        task.MaxValue = p.Batches;
-                        task.Value = p.Batch;
-                    },
-                }, Cli.Interrupt);
-            });
-        return report!;
+                        Progress = p =>
+                        {
+                            task.Description = string.Format(c, "epoch {0} batch {1}/{2} train bpd {3:F3} {4:N0} img/s", p.Epoch, p.Batch, p.Batches, p.TrainBitsPerDimension, p.ImagesPerSecond);
+                            task.MaxValue = p.Batches;
+                            task.Value = p.Batch;
+                        },
+                    }, Cli.Interrupt);
+                });
+            return report!;
+        }
+        catch (TrainingDivergedException e)
+        {
+            string kept = savedEpoch >= 0
+                ? $"{modelPath} holds the last good checkpoint (epoch {savedEpoch})."
+                : File.Exists(modelPath)
+                    ? $"No checkpoint of this run was written: {modelPath} is the file that was there before, untouched."
+                    : $"No model file was written: no epoch improved on the initial weights before the divergence.";
+            throw new TrainingDivergedException($"{e.Message} {kept} The log is {log.FinalPath}.", e.Epoch, e.Batch, e.Tensor, e.LastGoodEpoch);
+        }
     }
 
     static double? Finite(double value) => double.IsFinite(value) ? value : null;

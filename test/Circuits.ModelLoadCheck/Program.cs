@@ -3,16 +3,20 @@ using Microsoft.ML;
 using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Data;
 
-// Usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [--left-half-missing]
+// Usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [--left-half-missing | divisor]
 // Prints one line per image: the Single and Boolean columns the model adds, from Transform (a full cursor pass) and
-// then from a PredictionEngine, as round-trip text. With --left-half-missing the left half of every image is NaN and
-// vector columns the model adds are printed too (as "vector <name> v1 v2 …"); the PredictionEngine part is skipped.
-if (args.Length is not (3 or 4) || (args.Length == 4 && args[3] != "--left-half-missing"))
+// then, for a density model, from a PredictionEngine, as round-trip text. With --left-half-missing the left half of every
+// image is NaN and vector columns the model adds are printed too (as "vector <name> v1 v2 …"); the PredictionEngine
+// part is skipped. A divisor divides the pixel values (255 gives 0..1 pixels, for models saved with PixelScale 255).
+float divisor = 1f;
+if (args.Length is not (3 or 4) || (args.Length == 4 && args[3] != "--left-half-missing" &&
+    !float.TryParse(args[3], NumberStyles.Float, CultureInfo.InvariantCulture, out divisor)))
 {
-    Console.Error.WriteLine("usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [--left-half-missing]");
+    Console.Error.WriteLine("usage: Circuits.ModelLoadCheck <model.zip> <images-idx3-ubyte> <count> [--left-half-missing | divisor]");
     return 2;
 }
-bool leftHalfMissing = args.Length == 4;
+bool leftHalfMissing = args.Length == 4 && args[3] == "--left-half-missing";
+if (leftHalfMissing) divisor = 1f;
 var context = new MLContext(seed: 1);
 var model = context.Model.Load(args[0], out var savedSchema);
 var (count, rows, columns, pixels) = IdxFile.ReadImages(args[1]);
@@ -20,7 +24,7 @@ int n = Math.Min(count, int.Parse(args[2], CultureInfo.InvariantCulture));
 var images = Enumerable.Range(0, n).Select(i => new Image
 {
     Pixels = pixels.AsSpan(i * rows * columns, rows * columns).ToArray()
-        .Select((b, j) => leftHalfMissing && j % columns < columns / 2 ? float.NaN : b).ToArray(),
+        .Select((b, j) => leftHalfMissing && j % columns < columns / 2 ? float.NaN : b / divisor).ToArray(),
 }).ToList();
 var data = context.Data.LoadFromEnumerable(images);
 var scored = model.Transform(data);
@@ -39,7 +43,7 @@ using (var cursor = scored.GetRowCursor(added))
 foreach (var column in vectors)
     foreach (var vector in scored.GetColumn<float[]>(column))
         Console.WriteLine($"vector {column.Name} " + string.Join(" ", vector.Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
-if (leftHalfMissing) return 0;
+if (leftHalfMissing || scored.Schema.GetColumnOrNull("LogLikelihood") is null) return 0;
 var engine = context.Model.CreatePredictionEngine<Image, Prediction>(model);
 foreach (var image in images)
 {

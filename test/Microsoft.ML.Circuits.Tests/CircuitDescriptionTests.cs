@@ -64,9 +64,11 @@ public sealed class CircuitDescriptionTests
     [TestMethod]
     public void CorruptOrForeignJsonIsRejectedClearly()
     {
-        Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{not json"));
-        Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{\"Units\": 0}"));
-        Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{\"Unknown\": 1}"));
+        StringAssert.Contains(Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{not json")).Message, "not valid JSON");
+        var units = Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{\"Units\": 0}")).Message;
+        StringAssert.Contains(units, "invalid");
+        StringAssert.Contains(units, "Units");
+        StringAssert.Contains(Assert.Throws<InvalidDataException>(() => CircuitDescription.FromJson("{\"Unknown\": 1}")).Message, "Unknown");
     }
 
     [TestMethod]

@@ -63,6 +63,8 @@ public static class Datasets
     public static DatasetSplits LoadIdx(string name, string folder, double validationFraction = DatasetSplits.DefaultValidationFraction,
         int seed = DatasetSplits.DefaultSplitSeed, string? howToGetIt = null)
     {
+        if (File.Exists(folder))
+            throw new ArgumentException($"The {name} data folder '{folder}' is a file; expected a folder holding the four IDX files (train-images-idx3-ubyte[.gz], ...).", nameof(folder));
         if (!Directory.Exists(folder))
             throw new DirectoryNotFoundException($"The {name} folder '{folder}' does not exist" + (howToGetIt is null ? "." : $"; {howToGetIt}."));
         var train = ReadIdxPair(name + "/train", folder, "train", howToGetIt);

@@ -22,6 +22,8 @@ public static class ImageFolder
         if (options.Size < 2) throw new ArgumentOutOfRangeException(nameof(options), options.Size, "The image size must be at least 2.");
         if (options.CropSize is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.CropSize, "The crop size must be positive.");
         if (options.Channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Channels must be 1 or 3.");
+        if (File.Exists(folder))
+            throw new ArgumentException($"The image folder '{folder}' is a file; expected a folder of images (or one with img_align_celeba/ and list_eval_partition.txt).", nameof(folder));
         if (!Directory.Exists(folder))
             throw new DirectoryNotFoundException($"The image folder '{folder}' does not exist.");
 
@@ -106,7 +108,7 @@ public static class ImageFolder
     public static void DecodeOne(string file, ImageFolderOptions options, Span<byte> destination)
     {
         if (!File.Exists(file)) throw new FileNotFoundException($"Image not found: {file}", file);
-        using var source = SKBitmap.Decode(file) ?? throw new InvalidDataException($"{file}: not a decodable image (or truncated).");
+        using var source = DecodeComplete(file);
         int crop = Math.Min(options.CropSize ?? int.MaxValue, Math.Min(source.Width, source.Height));
         int cropWidth = options.CropSize is null ? source.Width : crop, cropHeight = options.CropSize is null ? source.Height : crop;
         // Centre crop as torchvision does: offsets round((H − h) / 2), round((W − w) / 2).
@@ -134,4 +136,36 @@ public static class ImageFolder
             }
         }
     }
+
+    /// <summary>
+    /// Decodes <paramref name="file"/> as <see cref="SKBitmap.Decode(string)"/> does (premultiplied alpha, no colour space),
+    /// but refuses an incomplete decode: SkiaSharp returns a truncated PNG or JPEG with its missing rows filled in,
+    /// which would silently train on black pixels.
+    /// </summary>
+    static SKBitmap DecodeComplete(string file)
+    {
+        using var codec = SKCodec.Create(file, out var opened)
+            ?? throw new InvalidDataException($"{file}: not a decodable image ({Describe(opened)}).");
+        var info = codec.Info;
+        if (info.AlphaType == SKAlphaType.Unpremul) info.AlphaType = SKAlphaType.Premul;
+        info.ColorSpace = null;
+        if (info.Width < 1 || info.Height < 1)
+            throw new InvalidDataException($"{file}: the image is {info.Width}×{info.Height} pixels.");
+        var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success)
+        {
+            bitmap.Dispose();
+            throw new InvalidDataException($"{file}: {Describe(result)}; the image was not used.");
+        }
+        return bitmap;
+    }
+
+    static string Describe(SKCodecResult result) => result switch
+    {
+        SKCodecResult.IncompleteInput => "the file is truncated (the image data ends early)",
+        SKCodecResult.ErrorInInput => "the image data is corrupt",
+        SKCodecResult.Unimplemented => "an image format or variant SkiaSharp cannot decode",
+        _ => $"decoding failed ({result})",
+    };
 }

@@ -51,6 +51,7 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         Spec = CircuitSpec.Build(plan, description);
         Device = device ?? torch.CPU;
         ParameterCount = ParameterCount.Of(Spec);
+        CircuitMemory.RequireWeightsFit(Description, ParameterCount, Device);
 
         using var generator = new Generator((ulong)seed, torch.CPU);
         Input = new CategoricalInputLayer(Spec.Input, generator, Device);

@@ -19,7 +19,10 @@ public sealed class ImageDataset
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(channels, 1);
         ArgumentNullException.ThrowIfNull(pixels);
-        int size = height * width * channels;
+        long imageBytes = (long)height * width * channels;
+        if (imageBytes > Array.MaxLength)
+            throw new ArgumentException($"{name}: images of {height}×{width}×{channels} = {imageBytes:N0} bytes are larger than one array can hold.", nameof(height));
+        int size = (int)imageBytes;
         if (pixels.Length % size != 0)
             throw new ArgumentException($"The pixel buffer ({pixels.Length} bytes) is not a whole number of {height}×{width}×{channels} images.", nameof(pixels));
         if (labels is not null && labels.Length != pixels.Length / size)

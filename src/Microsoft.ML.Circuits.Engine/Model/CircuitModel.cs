@@ -106,6 +106,21 @@ public sealed class CircuitModel : IDisposable
             return Encoding.UTF8.GetString(b);
         }
 
+        // Reads a tensor's data in growing chunks, so that a corrupt element count on a stream of unknown length
+        // allocates no more than about twice the data actually present.
+        float[] ReadFloats(long elements)
+        {
+            var data = new float[Math.Min(elements, 1L << 18)];
+            long done = 0;
+            while (true)
+            {
+                Read(MemoryMarshal.AsBytes(data.AsSpan((int)done)));
+                done = data.Length;
+                if (done == elements) return data;
+                Array.Resize(ref data, (int)Math.Min(elements, 2 * done));
+            }
+        }
+
         var magic = new byte[Magic.Length];
         try { Read(magic); }
         catch (InvalidDataException) { throw new InvalidDataException($"{source} is not a circuit model (too short)."); }
@@ -143,8 +158,9 @@ public sealed class CircuitModel : IDisposable
                 elements *= shape[d];
                 if (elements > (long)Array.MaxLength) throw new InvalidDataException($"{source}: tensor {name} is too large ({elements} elements).");
             }
-            var data = new float[elements];
-            Read(MemoryMarshal.AsBytes(data.AsSpan()));
+            if (stream.CanSeek && elements * sizeof(float) > stream.Length - stream.Position)
+                throw new InvalidDataException($"{source} is truncated: tensor {name} claims {elements} elements, more than the rest of the file holds.");
+            var data = ReadFloats(elements);
             if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Big-endian machines are not supported.");
             if (!tensors.TryAdd(name, (shape, data))) throw new InvalidDataException($"{source} is corrupt: tensor {name} appears twice.");
         }
@@ -155,7 +171,17 @@ public sealed class CircuitModel : IDisposable
         if (got != stored.Length) throw new InvalidDataException($"{source} is truncated: the checksum is missing.");
         if (!stored.AsSpan().SequenceEqual(expected)) throw new InvalidDataException($"{source} is corrupt: its SHA-256 checksum does not match its content.");
 
-        var circuit = new TensorizedCircuit(description, seed: 0, device: device);
+        // Build the circuit only when the file holds the weights it needs: a description altered to ask for a huge
+        // circuit must not allocate more than the file justifies.
+        long weights = tensors.Values.Sum(t => (long)t.Data.Length);
+        long inputWeights = (long)description.Variables * description.Channels * description.EffectiveInputUnits * description.Categories;
+        if (inputWeights > weights)
+            throw new InvalidDataException($"{source} does not match its description ({description}): its input layer alone needs {inputWeights} weights, the file holds {weights}.");
+        var plan = Structure.CircuitPlanner.Build(description);
+        long needed = Structure.ParameterCount.Of(plan, description).Trainable; // frozen mixing weights may be constants, not stored
+        if (needed > weights)
+            throw new InvalidDataException($"{source} does not match its description ({description}): it needs {needed} weights, the file holds {weights}.");
+        var circuit = new TensorizedCircuit(description, plan, seed: 0, device: device);
         try
         {
             using var _ = torch.no_grad();

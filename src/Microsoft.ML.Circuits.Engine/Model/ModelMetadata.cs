@@ -22,6 +22,12 @@ public sealed record ModelMetadata
     /// <summary>How the weights were derived by compression (null unless compressed).</summary>
     public CompressionReport? Compression { get; init; }
 
+    /// <summary>
+    /// The model file these weights were loaded from before they were trained further or compressed (fine-tuning,
+    /// compression); null when they were trained from scratch or the file predates the field.
+    /// </summary>
+    public string? Source { get; init; }
+
     /// <summary>When the file was written (UTC).</summary>
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
 

@@ -98,7 +98,9 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     }
 
     // Called by ML.NET's model loader (SignatureLoadModel).
-    static CircuitAnomalyDetectionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    static CircuitAnomalyDetectionTransformer Create(IHostEnvironment env, ModelLoadContext ctx) => Loading(() => Load(env, ctx));
+
+    static CircuitAnomalyDetectionTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
         string score = ctx.LoadNonEmptyString();

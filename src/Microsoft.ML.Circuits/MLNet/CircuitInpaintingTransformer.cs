@@ -113,7 +113,9 @@ public sealed class CircuitInpaintingTransformer : CircuitTransformerBase
     }
 
     // Called by ML.NET's model loader (SignatureLoadModel).
-    static CircuitInpaintingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    static CircuitInpaintingTransformer Create(IHostEnvironment env, ModelLoadContext ctx) => Loading(() => Load(env, ctx));
+
+    static CircuitInpaintingTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
         string output = ctx.LoadNonEmptyString();

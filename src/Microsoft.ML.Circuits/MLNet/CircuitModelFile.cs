@@ -39,9 +39,11 @@ public static class CircuitModelFile
     /// the last circuit transformer of the chain is returned.
     /// </summary>
     /// <exception cref="InvalidDataException">The file is neither a model zip with a circuit nor a circuit payload, or it is corrupt.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is a folder.</exception>
     public static CircuitTransformerBase Load(MLContext mlContext, string path)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
+        if (Directory.Exists(path)) throw new ArgumentException($"{path} is a folder; expected a model file ({Extension}).", nameof(path));
         if (!File.Exists(path)) throw new FileNotFoundException($"Model file not found: {path}", path);
         var head = new byte[2];
         using (var probe = File.OpenRead(path)) probe.ReadExactly(head, 0, Math.Min(2, (int)probe.Length));

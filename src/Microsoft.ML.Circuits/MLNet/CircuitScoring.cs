@@ -147,7 +147,7 @@ internal sealed class CircuitScoredDataView : IDataView
             if (count == 0)
                 throw new InvalidOperationException("The input data view returned fewer rows to the scoring cursor than to the main cursor; it must enumerate rows deterministically.");
             batch.FirstRow = bufferStart;
-            parent.transformer.Score(batch, count);
+            parent.transformer.ScoreRows(batch, count);
             bufferCount = count;
         }
 
@@ -242,7 +242,7 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
             {
                 batch.Read(readPixels!, input.Position, 0);
                 batch.FirstRow = Math.Max(0, input.Position);
-                mapper.transformer.Score(batch, 1);
+                mapper.transformer.ScoreRows(batch, 1);
                 scoredPosition = input.Position;
             }
             return 0;

@@ -100,6 +100,35 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     internal virtual ScoredBatch CreateBatch(int capacity) => new(capacity, Pixels, 0);
 
     /// <summary>
+    /// Scores rows for the cursors: warns once (through <c>MLContext.Log</c>) when the pixels look binarised — only 0 and 1
+    /// with <c>PixelScale</c> 1, which the circuit reads as the two darkest of its levels — then calls <see cref="Score"/>.
+    /// </summary>
+    internal void ScoreRows(ScoredBatch batch, int count)
+    {
+        if (!warnedBinarised && Pixels.Scale == 1f && LooksBinarised(batch.Pixels.AsSpan(0, count * Pixels.Size)))
+        {
+            warnedBinarised = true;
+            using var channel = Host.Start("Scoring");
+            channel.Warning($"Column '{Pixels.Name}': the rows hold only the values 0 and 1, which PixelScale 1 reads as the two darkest of " +
+                $"{Description.Categories} levels. If the pixels are binarised or scaled to 0..1, set PixelScale = 255; if they are really that dark, ignore this.");
+        }
+        Score(batch, count);
+    }
+
+    volatile bool warnedBinarised;
+
+    internal static bool LooksBinarised(ReadOnlySpan<byte> pixels)
+    {
+        bool one = false;
+        foreach (byte b in pixels)
+        {
+            if (b > 1) return false;
+            one |= b == 1;
+        }
+        return one;
+    }
+
+    /// <summary>
     /// Normalised log-likelihoods of the first <paramref name="count"/> images of <paramref name="batch"/> into its
     /// scores — marginal log-likelihoods of the observed pixels where the batch has missing pixels. A derived
     /// transformer may turn them into its own per-row value (the anomaly detector's score), which is what its
@@ -199,6 +228,26 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
 
     /// <summary>Reads what <see cref="SaveCommon"/> wrote.</summary>
     private protected static (string Column, ChannelLayout Layout, float Scale, int BatchSize, CircuitModel Model) LoadCommon(ModelLoadContext ctx)
+        => Loading(() => LoadCommonUnchecked(ctx));
+
+    /// <summary>
+    /// Runs a loader: whatever goes wrong reading the transformer's folder of a model zip (ML.NET's own readers throw
+    /// end-of-stream or format errors) surfaces as an <see cref="InvalidDataException"/> that says so, which is what
+    /// ML.NET's reflection wrapper then carries as its inner exception.
+    /// </summary>
+    private protected static T Loading<T>(Func<T> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (Exception e) when (e is not InvalidDataException and not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"The model zip's probabilistic circuit cannot be read; the file is corrupt or was not written by this library: {e.Message}", e);
+        }
+    }
+
+    static (string Column, ChannelLayout Layout, float Scale, int BatchSize, CircuitModel Model) LoadCommonUnchecked(ModelLoadContext ctx)
     {
         string column = ctx.LoadNonEmptyString();
         var layout = (ChannelLayout)ctx.Reader.ReadInt32();

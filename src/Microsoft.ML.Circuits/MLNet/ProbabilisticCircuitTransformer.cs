@@ -108,7 +108,9 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
     }
 
     // Called by ML.NET's model loader (SignatureLoadModel).
-    static ProbabilisticCircuitTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    static ProbabilisticCircuitTransformer Create(IHostEnvironment env, ModelLoadContext ctx) => Loading(() => Load(env, ctx));
+
+    static ProbabilisticCircuitTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
         string output = ctx.LoadNonEmptyString();

@@ -102,15 +102,29 @@ public sealed class CompressionTests
     }
 
     [TestMethod]
-    public void CompressionFindsTheRankStructureOfATrainedLayer()
+    public void OnATrainedLayerTheCompressionErrorFallsWithTheRankAndVanishesAtFullRank()
     {
         using var tucker = TinyTucker(RegionGraphKind.QuadGraph, MixingFreeze.All);
+        var layer = tucker.Circuit.Layers.OfType<Microsoft.ML.Circuits.Layers.TuckerLayer>().First().parameters().First();
+        using var initial = layer.detach().clone();
+        using (var step = new TrainingStep(tucker.Circuit, new TrainerOptions { LearningRate = 0.05 }))
+        using (var x = RandomImages(tucker.Description, 32, seed: 6))
+            for (int i = 0; i < 10; i++) Assert.IsNull(step.Run(x, 0.05).NonFinite);
+        Assert.IsFalse(layer.detach().allclose(initial), "the Tucker layer was not trained");
+
         using var one = TuckerCompression.Compress(tucker, 1);
         using var three = TuckerCompression.Compress(tucker, 3);
+        using var full = TuckerCompression.Compress(tucker, 4); // K_in² = 4: the exact construction
         var e1 = one.Metadata.Compression!.RelativeErrors;
         var e3 = three.Metadata.Compression!.RelativeErrors;
+        var e4 = full.Metadata.Compression!.RelativeErrors;
         Assert.HasCount(tucker.Circuit.Layers.Count(l => l is Microsoft.ML.Circuits.Layers.TuckerLayer), e1);
-        for (int i = 0; i < e1.Count; i++) Assert.IsLessThanOrEqualTo(e1[i] + 1e-6, e3[i]);
+        for (int i = 0; i < e1.Count; i++)
+        {
+            Assert.IsLessThanOrEqualTo(e1[i] + 1e-6, e3[i]);
+            Assert.IsGreaterThan(1e-3, e1[i], $"layer {i}: a trained 2×2 core is not of rank 1");
+            Assert.IsLessThan(1e-5, e4[i], $"layer {i}: rank K_in² must be exact");
+        }
     }
 
     [TestMethod]

@@ -139,4 +139,32 @@ public sealed class DatasetsTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load("bad", root, new ImageFolderOptions { CropSize = null, Size = 4 }));
         StringAssert.Contains(e.Message, "img05.png");
     }
+
+    [TestMethod]
+    [DataRow("png")]
+    [DataRow("jpg")]
+    public void ATruncatedImageIsAnErrorNamingTheFileNotBlackPixels(string extension)
+    {
+        string root = TempFolder();
+        string path = Path.Combine(root, $"noise.{extension}");
+        var random = new Random(3);
+        WriteImage(path, 64, 64, (x, y) => new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+        var options = new ImageFolderOptions { CropSize = null, Size = 8, Channels = 3 };
+        var complete = new byte[8 * 8 * 3];
+        ImageFolder.DecodeOne(path, options, complete);
+        byte[] bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.DecodeOne(path, options, new byte[8 * 8 * 3]));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "truncated");
+    }
+
+    [TestMethod]
+    public void AFileGivenAsTheDataFolderIsNamedAsAFile()
+    {
+        string file = Path.Combine(TempFolder(), "data.bin");
+        File.WriteAllText(file, "x");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Datasets.Load("mnist", file)).Message, "is a file; expected a folder");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Datasets.Load("celeba", file)).Message, "is a file; expected a folder");
+    }
 }

@@ -86,4 +86,50 @@ public sealed class IdxFileTests
             Assert.AreEqual(0, gz.ReadByte());
         Assert.AreEqual(2004, IdxFile.ReadImages(file).Count);
     }
+
+    [TestMethod]
+    [DataRow("images.idx")]
+    [DataRow("images.idx.gz")]
+    public void AHeaderWhoseSizeOverflowsIsRejectedNamingTheFileAndTheDimension(string name)
+    {
+        // 16 images of 2^30 × 2^30 pixels: the product wraps around to 0 in 64 bits, so an unchecked size matched the empty body.
+        string images = Temp(name);
+        byte[] header = [0, 0, 8, 3, 0, 0, 0, 0x10, 0x40, 0, 0, 0, 0x40, 0, 0, 0];
+        if (name.EndsWith(".gz", StringComparison.Ordinal))
+        {
+            using var file = File.Create(images);
+            using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+            gzip.Write(header);
+        }
+        else File.WriteAllBytes(images, header);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxFile.ReadImages(images));
+        StringAssert.Contains(e.Message, images);
+        StringAssert.Contains(e.Message, "16×1073741824×1073741824");
+        StringAssert.Contains(e.Message, "dimension 1 = 1073741824");
+    }
+
+    [TestMethod]
+    public void ImagesWithoutPixelsAreRejectedNamingTheFile()
+    {
+        string images = Temp("images.idx");
+        IdxFile.WriteImages(images, 16, 0, 0, []);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxFile.ReadImages(images));
+        StringAssert.Contains(e.Message, images);
+        StringAssert.Contains(e.Message, "0×0 pixels");
+    }
+
+    [TestMethod]
+    public void AGzipFileAnnouncingMoreThanItHoldsIsRejectedWithoutAllocatingTheAnnouncedSize()
+    {
+        // The header announces 0x7fff0000 bytes of labels; ten follow. Reading must stop at the data present.
+        string labels = Temp("labels.idx.gz");
+        using (var file = File.Create(labels))
+        using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
+            gzip.Write([0, 0, 8, 1, 0x7f, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => IdxFile.ReadLabels(labels));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        StringAssert.Contains(e.Message, "truncated");
+        Assert.IsLessThan(16L << 20, allocated, $"{allocated:N0} bytes allocated to read an 18-byte body");
+    }
 }

@@ -102,13 +102,22 @@ public sealed class LayerTests
     }
 
     [TestMethod]
-    public void FrozenMixingWeightsStayAtOneHalf()
+    public void FrozenMixingWeightsStayAtOneHalfThroughTraining()
     {
         var description = Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 4, 4, 1, 4);
         using var circuit = new TensorizedCircuit(description);
         var mixing = circuit.Layers.OfType<MixingLayer>().ToList();
         Assert.IsNotEmpty(mixing);
         Assert.IsTrue(mixing.All(m => m.IsFrozen && m.Weight is null));
-        Assert.IsTrue(mixing.All(m => m.Weights().eq(0.5f).all().item<bool>()));
+        var inner = circuit.Layers.OfType<CpLayer>().First().parameters().First();
+        using var before = inner.detach().clone();
+
+        // Train: the trainer's own steps (Adam, clamp) on a fixed batch.
+        using (var step = new Microsoft.ML.Circuits.Training.TrainingStep(circuit, new Microsoft.ML.Circuits.Training.TrainerOptions { LearningRate = 0.1 }))
+        using (var x = RandomImages(description, 16, seed: 3))
+            for (int i = 0; i < 5; i++) Assert.IsNull(step.Run(x, 0.1).NonFinite);
+
+        Assert.IsFalse(inner.detach().allclose(before), "the inner layer did not change: nothing was trained");
+        Assert.IsTrue(mixing.All(m => m.Weights().eq(0.5f).all().item<bool>()), "a frozen mixing weight moved");
     }
 }

@@ -95,7 +95,7 @@ public sealed class ProbabilisticCircuitEstimatorTests
         }
     }
 
-    internal static List<string> RunModelLoadCheck(string zip, string images, int count, bool leftHalfMissing = false)
+    internal static List<string> RunModelLoadCheck(string zip, string images, int count, bool leftHalfMissing = false, float divisor = 1f)
     {
         string checker = typeof(ProbabilisticCircuitEstimatorTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "ModelLoadCheck").Value!;
@@ -103,6 +103,7 @@ public sealed class ProbabilisticCircuitEstimatorTests
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { checker, zip, images, count.ToString(CultureInfo.InvariantCulture) }) start.ArgumentList.Add(a);
         if (leftHalfMissing) start.ArgumentList.Add("--left-half-missing");
+        else if (divisor != 1f) start.ArgumentList.Add(divisor.ToString("R", CultureInfo.InvariantCulture));
         using var process = Process.Start(start)!;
         string output = process.StandardOutput.ReadToEnd();
         string error = process.StandardError.ReadToEnd();

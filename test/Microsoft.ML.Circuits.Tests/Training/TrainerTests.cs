@@ -43,6 +43,11 @@ public sealed class TrainerTests
         var report = Trainer.Train(circuit, SmallMnist(256, 64, 0), new TrainerOptions { LearningRate = 3.0, BatchSize = 64, MaxEpochs = 50, Patience = 2 });
         Assert.AreEqual("patience", report.StopReason);
         Assert.AreEqual(report.BestEpoch + 2, report.Epochs);
+        // Two epochs ran after the best one: the circuit must be back at the best epoch's weights.
+        double last = report.History[^1].ValidLogLikelihood;
+        Assert.AreNotEqual(report.ValidLogLikelihood, last, 1e-3, "the last epoch equals the best one: the restore is not tested");
+        Assert.AreEqual(report.ValidLogLikelihood, Evaluation.MeanLogLikelihood(circuit, SmallMnist(256, 64, 0).Valid), 1e-3,
+            "the circuit does not hold the best checkpoint after training");
         Assert.IsTrue(double.IsNaN(report.TestBitsPerDimension));
     }
 
