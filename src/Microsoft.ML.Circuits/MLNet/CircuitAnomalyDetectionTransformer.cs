@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Data;
@@ -97,8 +98,15 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
             ctx.SaveBinaryStream(BackgroundStreamName, writer => background.Save(writer));
     }
 
-    // Called by ML.NET's model loader (SignatureLoadModel).
+    // Called by ML.NET's model loader (SignatureLoadModel). Load binds ML.NET internals: the contract check runs first.
     static CircuitAnomalyDetectionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        MLNetContract.EnsureSatisfied();
+        return Load(env, ctx);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static CircuitAnomalyDetectionTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
         string score = ctx.LoadNonEmptyString();

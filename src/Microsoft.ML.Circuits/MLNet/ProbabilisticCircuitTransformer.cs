@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Circuits.Compression;
@@ -92,8 +93,15 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
         SaveCommon(ctx);
     }
 
-    // Called by ML.NET's model loader (SignatureLoadModel).
+    // Called by ML.NET's model loader (SignatureLoadModel). Load binds ML.NET internals: the contract check runs first.
     static ProbabilisticCircuitTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        MLNetContract.EnsureSatisfied();
+        return Load(env, ctx);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static ProbabilisticCircuitTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
         string output = ctx.LoadNonEmptyString();
