@@ -1,18 +1,31 @@
 // The consumer test's ML.NET program (.ci/consumer-test copies it into a new console project outside the repository
-// that references the Microsoft.ML.Circuits package and nothing else).
+// that references the packages Microsoft.ML.Circuits and Microsoft.ML.Circuits.Data and nothing else).
 //   fit  <idx-images.gz> <model.zip> <scores.txt>   pixels → ProbabilisticCircuit → Fit → Model.Save → score
 //   load <idx-images.gz> <model.zip> <scores.txt>   Model.Load (in a fresh process) → score
+//   sample                                          Datasets.Load("mnist"): the sample next to the program, if there
 // Scores are the LogLikelihood column written with round-trip precision, so the two files must be identical.
-using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Data;
 
+if (args is ["sample"])
+{
+    try
+    {
+        Console.WriteLine($"sample: {Datasets.Load("mnist").Test.Count} test images in {Datasets.BundledMnistPath()}");
+        return 0;
+    }
+    catch (DirectoryNotFoundException e)
+    {
+        Console.WriteLine($"sample: none ({e.Message})");
+        return 3;
+    }
+}
 if (args.Length != 4 || args[0] is not ("fit" or "load"))
 {
-    Console.Error.WriteLine("usage: fit|load <idx-images.gz> <model.zip> <scores.txt>");
+    Console.Error.WriteLine("usage: fit|load <idx-images.gz> <model.zip> <scores.txt> | sample");
     return 2;
 }
 var (mode, images, zip, output) = (args[0], args[1], args[2], args[3]);
@@ -44,23 +57,14 @@ File.WriteAllLines(output, logLikelihoods.Select(v => v.ToString("R", CultureInf
 Console.WriteLine($"{mode}: {logLikelihoods.Length} images, mean log-likelihood {logLikelihoods.Average():F3} nats");
 return 0;
 
-// The first `count` images of a gzipped IDX image file (magic 0x00000803, count, rows, columns, then bytes).
+// The first `count` images of an IDX image file, as 784 Single pixel values 0..255 each.
 static IEnumerable<ImageRow> ReadIdxImages(string path, int count)
 {
-    using var stream = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-    var header = new byte[16];
-    stream.ReadExactly(header);
-    if (BinaryPrimitives.ReadInt32BigEndian(header) != 0x803) throw new InvalidDataException($"{path} is not an IDX image file.");
-    int size = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8)) * BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
-    if (size != 784) throw new InvalidDataException($"{path}: expected 28×28 images, got {size} pixels.");
-    var rows = new List<ImageRow>(count);
-    var pixels = new byte[size];
-    for (int i = 0; i < count; i++)
-    {
-        stream.ReadExactly(pixels);
-        rows.Add(new ImageRow { Pixels = pixels.Select(p => (float)p).ToArray() });
-    }
-    return rows;
+    var (available, rows, columns, pixels) = IdxFile.ReadImages(path);
+    if (rows * columns != 784 || available < count) throw new InvalidDataException($"{path}: expected at least {count} 28×28 images.");
+    return Enumerable.Range(0, count)
+        .Select(i => new ImageRow { Pixels = pixels.AsSpan(i * 784, 784).ToArray().Select(p => (float)p).ToArray() })
+        .ToList();
 }
 
 sealed class ImageRow
