@@ -8,7 +8,10 @@ namespace Microsoft.ML.Circuits.Data;
 /// </summary>
 public static class Datasets
 {
-    /// <summary>The folder of the MNIST sample shipped with the library, relative to the application folder.</summary>
+    /// <summary>
+    /// The folder of the 10,000-digit MNIST sample, relative to the application folder. The <c>circuits</c> tool and
+    /// this repository's examples and tests carry it; the library packages do not copy it into an application's output.
+    /// </summary>
     public const string BundledMnistFolder = "data/mnist-10k";
 
     /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package puts Fashion-MNIST.</summary>
@@ -32,7 +35,9 @@ public static class Datasets
         {
             case "mnist":
                 return LoadIdx("mnist", folder ?? BundledMnistPath(), validationFraction, seed,
-                    "the bundled sample is data/mnist-10k next to the program; the full MNIST is four IDX files (train-images-idx3-ubyte.gz, ...)");
+                    "without a folder, mnist means the 10,000-digit sample in data/mnist-10k next to the program, which the circuits tool " +
+                    "and this repository's programs carry but the library packages do not; otherwise pass a folder holding the four MNIST IDX files " +
+                    "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)");
             case "fashion_mnist":
                 return LoadIdx("fashion_mnist", folder ?? DebianFashionMnistFolder, validationFraction, seed,
                     $"install it with 'sudo apt-get install -y dataset-fashion-mnist' (Debian/Ubuntu; it goes to {DebianFashionMnistFolder}) " +
@@ -53,7 +58,7 @@ public static class Datasets
         var n => n,
     };
 
-    /// <summary>The bundled MNIST sample's folder next to the running program.</summary>
+    /// <summary>The MNIST sample's folder next to the running program (present where the program carries it).</summary>
     public static string BundledMnistPath() => Path.Combine(AppContext.BaseDirectory, BundledMnistFolder);
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,7 +20,10 @@ internal static class Parameterization
     /// <summary>Creates θ (on CPU, from <paramref name="generator"/>) whose weights are uniform in [low, high).</summary>
     public static Tensor InitialUniform(long[] shape, Reparameterization reparameterization, Generator generator, double low = 0.01, double high = 0.99)
     {
-        var u = torch.rand(shape, ScalarType.Float32, generator: generator).mul_(high - low).add_(low);
+        // The scale's Scalar lives in a local through the call, and the offset goes through TensorArithmetic: a
+        // temporary Scalar (double → Scalar, or add_'s α) can be finalized while libtorch still reads it.
+        using var scale = (high - low).ToScalar();
+        var u = torch.rand(shape, ScalarType.Float32, generator: generator).mul_(scale).AddInPlace(low);
         return reparameterization == Reparameterization.Clamp ? u : u.log_();
     }
 

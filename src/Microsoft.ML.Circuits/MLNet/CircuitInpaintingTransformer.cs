@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Circuits.Queries;
@@ -112,9 +113,15 @@ public sealed class CircuitInpaintingTransformer : CircuitTransformerBase
         SaveCommon(ctx);
     }
 
-    // Called by ML.NET's model loader (SignatureLoadModel).
-    static CircuitInpaintingTransformer Create(IHostEnvironment env, ModelLoadContext ctx) => Loading(() => Load(env, ctx));
+    // Called by ML.NET's model loader (SignatureLoadModel). Load binds ML.NET internals: the contract check runs first;
+    // whatever then fails while reading the transformer's folder reaches the caller as our InvalidDataException.
+    static CircuitInpaintingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        MLNetContract.EnsureSatisfied();
+        return Loading(() => Load(env, ctx));
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     static CircuitInpaintingTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());

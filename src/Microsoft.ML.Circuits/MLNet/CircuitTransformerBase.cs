@@ -210,7 +210,12 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     /// <summary>Bits per dimension of a log-likelihood: −LL / (ln 2 · H·W·C).</summary>
     internal double BitsPerDimension(double logLikelihood) => Evaluation.BitsPerDimension(logLikelihood, Description.Dimensions);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        // SaveModel binds ML.NET internals: check that they exist before it is compiled.
+        MLNetContract.EnsureSatisfied();
+        SaveModel(ctx);
+    }
 
     private protected abstract void SaveModel(ModelSaveContext ctx);
 

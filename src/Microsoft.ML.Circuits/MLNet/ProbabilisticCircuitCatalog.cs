@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Data;
 
@@ -15,8 +16,14 @@ public static class ProbabilisticCircuitCatalog
     public static ProbabilisticCircuitEstimator ProbabilisticCircuit(this TransformsCatalog catalog, ProbabilisticCircuitOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ProbabilisticCircuitEstimator(CatalogUtils.GetEnvironment(catalog), options);
+        MLNetContract.EnsureSatisfied();
+        return CreateEstimator(catalog, options);
     }
+
+    // Separate from the public method so that the contract check above runs before any internal ML.NET member is bound.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static ProbabilisticCircuitEstimator CreateEstimator(TransformsCatalog catalog, ProbabilisticCircuitOptions options) =>
+        new(CatalogUtils.GetEnvironment(catalog), options);
 
     /// <summary>Fits a probabilistic circuit with the most common options; everything else takes the defaults of <see cref="ProbabilisticCircuitOptions"/>.</summary>
     /// <param name="catalog">The transforms catalog.</param>
@@ -50,8 +57,13 @@ public static class ProbabilisticCircuitCatalog
         ProbabilisticCircuitAnomalyOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ProbabilisticCircuitAnomalyTrainer(CatalogUtils.GetEnvironment(catalog), options);
+        MLNetContract.EnsureSatisfied();
+        return CreateTrainer(catalog, options);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static ProbabilisticCircuitAnomalyTrainer CreateTrainer(AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog, ProbabilisticCircuitAnomalyOptions options) =>
+        new(CatalogUtils.GetEnvironment(catalog), options);
 
     /// <summary>Trains a probabilistic-circuit anomaly detector with the most common options.</summary>
     /// <param name="catalog">The anomaly-detection trainers catalog.</param>
@@ -86,6 +98,14 @@ public static class ProbabilisticCircuitCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(circuit);
+        MLNetContract.EnsureSatisfied();
+        return CreateInpainter(catalog, circuit, outputColumnName, method, seed);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static CircuitInpaintingTransformer CreateInpainter(TransformsCatalog catalog, CircuitTransformerBase circuit, string outputColumnName,
+        InpaintingMethod method, int seed)
+    {
         using var copy = new MemoryStream();
         circuit.Model.Save(copy);
         copy.Position = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
 using Microsoft.ML.Circuits.Compression;
@@ -107,9 +108,15 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
         ctx.Writer.Write(AllowMissingPixels);
     }
 
-    // Called by ML.NET's model loader (SignatureLoadModel).
-    static ProbabilisticCircuitTransformer Create(IHostEnvironment env, ModelLoadContext ctx) => Loading(() => Load(env, ctx));
+    // Called by ML.NET's model loader (SignatureLoadModel). Load binds ML.NET internals: the contract check runs first;
+    // whatever then fails while reading the transformer's folder reaches the caller as our InvalidDataException.
+    static ProbabilisticCircuitTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        MLNetContract.EnsureSatisfied();
+        return Loading(() => Load(env, ctx));
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     static ProbabilisticCircuitTransformer Load(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());

@@ -3,13 +3,13 @@ using System.Reflection;
 namespace Microsoft.ML.Circuits.Tests.MLNet;
 
 /// <summary>
-/// MLNet/ compiles against publicized ML.NET 5.0.1 and calls members that are internal there. These checks fail
-/// loudly (rather than at some user's Model.Load) if an ML.NET upgrade moves or removes them.
+/// MLNet/ compiles against publicized ML.NET 5.0.1 and calls members that are internal there. MLNetContract lists
+/// them and checks them at first use in an application; these tests fail loudly (rather than at some user's
+/// Model.Load) if an ML.NET upgrade moves or removes them, and pin the message a user gets when they are missing.
 /// </summary>
 [TestClass]
 public sealed class InternalsContractTests
 {
-    static readonly Assembly Core = typeof(ITransformer).Assembly;
     static readonly Assembly Data = typeof(MLContext).Assembly;
 
     [TestMethod]
@@ -20,45 +20,56 @@ public sealed class InternalsContractTests
     }
 
     [TestMethod]
-    [DataRow("Microsoft.ML.ModelSaveContext", "SaveBinaryStream")]
-    [DataRow("Microsoft.ML.ModelSaveContext", "SaveNonEmptyString")]
-    [DataRow("Microsoft.ML.ModelSaveContext", "SetVersionInfo")]
-    [DataRow("Microsoft.ML.ModelSaveContext", "CheckAtModel")]
-    [DataRow("Microsoft.ML.ModelLoadContext", "TryLoadBinaryStream")]
-    [DataRow("Microsoft.ML.ModelLoadContext", "LoadNonEmptyString")]
-    [DataRow("Microsoft.ML.ModelLoadContext", "CheckAtModel")]
-    public void TheInternalMembersWeCallExist(string type, string method)
+    public void TheLoadedMLNetHasEveryInternalMemberWeUse()
     {
-        var t = Core.GetType(type, throwOnError: true)!;
-        Assert.IsNotEmpty(t.GetMethods(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic).Where(m => m.Name == method),
-            $"{type}.{method} is gone: the ML.NET persistence contract changed.");
+        var failure = MLNetContract.Check(MLNetContract.Required);
+        Assert.IsNull(failure, failure?.Message);
+        MLNetContract.EnsureSatisfied();
     }
 
     [TestMethod]
-    public void TheInternalTypesWeUseExist()
+    public void TheContractNamesTheSupportedRangeOfThePackage()
     {
-        var versionInfo = Core.GetType("Microsoft.ML.VersionInfo");
-        Assert.IsNotNull(versionInfo, "VersionInfo");
-        Assert.IsTrue(versionInfo.GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
-            .Any(c => new[] { "modelSignature", "verWrittenCur", "verReadableCur", "verWeCanReadBack", "loaderSignature", "loaderAssemblyName" }
-                .All(name => c.GetParameters().Any(p => p.Name == name))),
-            "VersionInfo(modelSignature, verWrittenCur, verReadableCur, verWeCanReadBack, loaderSignature, loaderAssemblyName)");
-        Assert.IsNotNull(Core.GetType("Microsoft.ML.LoadableClassAttribute"), "LoadableClassAttribute");
-        Assert.IsNotNull(Core.GetType("Microsoft.ML.SignatureLoadModel"), "SignatureLoadModel");
-        var catalogUtils = new[] { Core, Data }.SelectMany(a => a.GetTypes()).SingleOrDefault(t => t.Name == "CatalogUtils");
-        Assert.IsNotNull(catalogUtils, "CatalogUtils");
-        var getEnvironment = catalogUtils.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
-            .Where(m => m.Name == "GetEnvironment" && m.GetParameters().Length == 1).ToList();
-        foreach (var catalog in new[] { typeof(TransformsCatalog), typeof(AnomalyDetectionCatalog.AnomalyDetectionTrainers) })
-            Assert.IsTrue(getEnvironment.Any(m => m.GetParameters()[0].ParameterType.IsAssignableFrom(catalog)), $"CatalogUtils.GetEnvironment({catalog.Name})");
+        Assert.AreEqual("[5.0.1,5.1)", MLNetContract.SupportedVersions, "the range comes from CircuitsMLNetVersionRange in Directory.Packages.props");
+    }
+
+    [TestMethod]
+    public void AMissingMemberFailsWithAMessageNamingItAndTheSupportedRange()
+    {
+        var failure = MLNetContract.Check([.. MLNetContract.Required, new("Microsoft.ML.ModelSaveContext", "SaveBinaryStreamRenamed")]);
+
+        Assert.IsNotNull(failure);
+        Assert.Contains("Microsoft.ML.ModelSaveContext.SaveBinaryStreamRenamed", failure.Message);
+        Assert.Contains("lacks 1 of them", failure.Message, "only the missing member is listed");
+        Assert.Contains("Supported Microsoft.ML versions: [5.0.1,5.1)", failure.Message);
+        Assert.Contains("Microsoft.ML 5.0.1 loaded in this process", failure.Message);
+    }
+
+    [TestMethod]
+    public void AMissingTypeOrOverloadIsReportedToo()
+    {
+        var failure = MLNetContract.Check([
+            new("Microsoft.ML.ModelLoadContextV2"),
+            new("CatalogUtils", "GetEnvironment", FirstParameterAcceptsType: typeof(string), AnyNamespace: true),
+            new("Microsoft.ML.VersionInfo", ".ctor", ["modelSignature", "noSuchParameter"]),
+        ]);
+
+        Assert.IsNotNull(failure);
+        Assert.Contains("lacks 3 of them", failure.Message);
+        Assert.Contains("Microsoft.ML.ModelLoadContextV2", failure.Message);
+        Assert.Contains("CatalogUtils.GetEnvironment(String)", failure.Message);
+        Assert.Contains("Microsoft.ML.VersionInfo.VersionInfo(modelSignature, noSuchParameter)", failure.Message);
     }
 
     [TestMethod]
     public void OurLoadersAreRegisteredForModelLoad()
     {
-        var attributes = typeof(ProbabilisticCircuitTransformer).Assembly.GetCustomAttributes()
-            .Where(a => a.GetType().FullName == "Microsoft.ML.LoadableClassAttribute").ToList();
-        // One loader per transformer that a zip can hold: density, anomaly detection, inpainting.
-        Assert.HasCount(3, attributes);
+        var loaded = typeof(ProbabilisticCircuitTransformer).Assembly.GetCustomAttributes()
+            .Where(a => a.GetType().FullName == "Microsoft.ML.LoadableClassAttribute")
+            .Select(a => (Type)a.GetType().GetProperty("InstanceType")!.GetValue(a)!)
+            .Select(t => t.Name).Order().ToList();
+        CollectionAssert.AreEqual(
+            new[] { nameof(CircuitAnomalyDetectionTransformer), nameof(CircuitInpaintingTransformer), nameof(ProbabilisticCircuitTransformer) },
+            loaded, string.Join(", ", loaded));
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Circuits.BuildTools;
+namespace Circuits.LibTorchSharpPatch;
 
 /// <summary>
 /// Makes a 64-bit little-endian ELF shared library loadable on a system whose libstdc++ lacks one GLIBCXX version,
@@ -9,7 +9,7 @@ namespace Circuits.BuildTools;
 /// every undefined dynamic symbol tagged with the missing version becomes unversioned (global), and the version's
 /// entry in <c>.gnu.version_r</c> is marked weak, so the dynamic loader only warns if the version is absent.
 /// </summary>
-public static class ElfVersionPatcher
+internal static class ElfVersionPatcher
 {
     const uint ShtDynsym = 11;
     const uint ShtGnuVerneed = 0x6ffffffe;
