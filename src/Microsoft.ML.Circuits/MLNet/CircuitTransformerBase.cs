@@ -127,8 +127,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     public void ExportToOnnx(Stream stream, OnnxPixelType pixelType = OnnxPixelType.Float)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var (graph, metadata) = BuildOnnx(pixelType);
-        OnnxCircuitExporter.Write(graph.Graph, Circuit, stream, metadata);
+        WriteOnnx(stream, OnnxOptions(pixelType));
     }
 
     /// <summary>Writes the transformer as an ONNX model file, atomically (see <see cref="ExportToOnnx(Stream, OnnxPixelType)"/>).</summary>
@@ -138,17 +137,32 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     public void ExportToOnnx(string path, OnnxPixelType pixelType = OnnxPixelType.Float)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var (graph, metadata) = BuildOnnx(pixelType);
+        WriteOnnx(path, OnnxOptions(pixelType));
+    }
+
+    /// <summary>The export options that read this transformer's pixel vectors: flat, its layout, its scale.</summary>
+    internal OnnxExportOptions OnnxOptions(OnnxPixelType pixelType) => new()
+    {
+        PixelType = pixelType, Shape = OnnxPixelShape.Flat, ChannelsLast = Pixels.Layout == ChannelLayout.Interleaved,
+        PixelScale = pixelType == OnnxPixelType.Byte ? 1f : Pixels.Scale,
+    };
+
+    /// <summary>Writes the model with any pixel input (the command line's <c>export-onnx</c>), with this transformer's outputs.</summary>
+    internal void WriteOnnx(Stream stream, OnnxExportOptions options)
+    {
+        var (graph, metadata) = BuildOnnx(options);
+        OnnxCircuitExporter.Write(graph.Graph, Circuit, stream, metadata);
+    }
+
+    /// <summary>As <see cref="WriteOnnx(Stream, OnnxExportOptions)"/>, atomically to a file; nothing is written if the export is refused.</summary>
+    internal void WriteOnnx(string path, OnnxExportOptions options)
+    {
+        var (graph, metadata) = BuildOnnx(options);
         AtomicFile.Write(path, stream => OnnxCircuitExporter.Write(graph.Graph, Circuit, stream, metadata));
     }
 
-    (OnnxCircuitGraph Graph, Dictionary<string, string> Metadata) BuildOnnx(OnnxPixelType pixelType)
+    (OnnxCircuitGraph Graph, Dictionary<string, string> Metadata) BuildOnnx(OnnxExportOptions options)
     {
-        var options = new OnnxExportOptions
-        {
-            PixelType = pixelType, Shape = OnnxPixelShape.Flat, ChannelsLast = Pixels.Layout == ChannelLayout.Interleaved,
-            PixelScale = pixelType == OnnxPixelType.Byte ? 1f : Pixels.Scale,
-        };
         var graph = OnnxCircuitExporter.Build(Circuit, options);
         var metadata = new Dictionary<string, string> { ["input_column"] = Pixels.Name };
         AddOnnxOutputs(graph, metadata);
