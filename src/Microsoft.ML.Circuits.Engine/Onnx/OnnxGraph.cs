@@ -125,9 +125,18 @@ internal sealed class OnnxGraph
     /// <summary>Declares the value <paramref name="name"/> (already produced by a node) a graph output.</summary>
     public void AddOutput(string name, OnnxElementType type, object[] dims, string doc) => outputs.Add(new ValueInfo(name, type, dims, doc));
 
+    /// <summary>The largest model this writer produces: protocol buffers (and so ONNX files without external data) stop at 2 GiB.</summary>
+    internal const long MaxModelBytes = int.MaxValue - (64L << 20);
+
     /// <summary>Writes the graph as an ONNX <c>ModelProto</c>.</summary>
+    /// <exception cref="NotSupportedException">The weights exceed what one protobuf file holds.</exception>
     public void Write(Stream stream, string graphName, string docString, IReadOnlyDictionary<string, string> metadata)
     {
+        long weightBytes = initializers.Sum(i => (long)i.Data.Length);
+        if (weightBytes > MaxModelBytes)
+            throw new NotSupportedException(
+                $"The circuit's initialisers take {weightBytes / 1048576.0:F0} MiB; an ONNX file without external data holds at most 2 GiB, " +
+                "and this exporter writes no external data. Export a smaller circuit (fewer units K, or a compressed one).");
         var model = new ProtobufWriter();
         model.Int64(1, IrVersion);
         model.String(2, "Microsoft.ML.Circuits");
