@@ -60,7 +60,6 @@ internal static class OnnxCircuitExporter
         using var scope = NewDisposeScope();
         var g = new OnnxGraph();
         var d = circuit.Description;
-        var spec = circuit.Spec;
 
         string rows = PixelRows(g, d, options);
         var outputs = new List<string> { InputRegions(g, circuit, InputLayer(g, circuit, rows)) };
@@ -73,7 +72,6 @@ internal static class OnnxCircuitExporter
         string bpd = g.Add("Mul", "root", [ll, g.Scalar("minus_inverse_ln2_dimensions", (float)(-1 / (Math.Log(2) * d.Dimensions)))], output: BitsPerDimensionOutput);
         g.AddOutput(ll, OnnxElementType.Float, BatchOnly, "log p(x) = log c(x) − log Z, natural log, exact and normalised.");
         g.AddOutput(bpd, OnnxElementType.Float, BatchOnly, $"−log p(x) / (ln 2 · {d.Dimensions}).");
-        _ = spec;
         return new OnnxCircuitGraph(g, rows, ll, bpd);
     }
 

@@ -36,7 +36,7 @@ internal sealed class OnnxGraph
     readonly List<Initializer> initializers = [];
     readonly List<ValueInfo> inputs = [], outputs = [];
     readonly Dictionary<string, string> intConstants = [];
-    readonly HashSet<string> names = [];
+    readonly HashSet<string> names = [], initializerNames = [];
     int counter;
 
     /// <summary>A fresh value name starting with <paramref name="prefix"/>.</summary>
@@ -110,7 +110,8 @@ internal sealed class OnnxGraph
         long expected = dims.Aggregate(1L, (a, b) => a * b);
         if (expected != count)
             throw new ArgumentException($"Initialiser '{name}' has {count} values but its shape ({string.Join(", ", dims)}) holds {expected}.", nameof(dims));
-        if (!intConstants.ContainsValue(name)) names.Add(name);
+        if (!initializerNames.Add(name)) throw new InvalidOperationException($"The ONNX graph already has an initialiser called '{name}'.");
+        names.Add(name);
         initializers.Add(new Initializer(name, type, dims, data));
         return name;
     }
