@@ -32,6 +32,19 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
         }
     }
 
+    /// <summary>log p(x_observed) of a batch (B, D, C) with pixels marked in <paramref name="missing"/> (B, D) summed out; float64 on the CPU, shape (B).</summary>
+    public double[] MarginalLogLikelihoods(Tensor x, Tensor missing)
+    {
+        lock (gate)
+        {
+            using var _ = torch.no_grad();
+            using var scope = NewDisposeScope();
+            Refresh();
+            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.LogSumExp, logProbabilities);
+            return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
+        }
+    }
+
     void Refresh()
     {
         long current = Circuit.ParameterVersion;

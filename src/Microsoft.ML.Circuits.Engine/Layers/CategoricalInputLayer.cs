@@ -103,6 +103,24 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         return summed.reshape((long)Variables * Replicas, 1, Units).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The bottom of a top-down pass: every variable d has exactly one chosen unit among its replicas' rows, given in
+    /// <paramref name="chosen"/> (D·P, B) as unit + 1 (0 where the row was not chosen); each channel's value is drawn
+    /// from (or, with an argmax chooser, is the mode of) that unit's categorical distribution. Shape (B, D, C), int64.
+    /// </summary>
+    internal Tensor ChooseValues(Tensor chosen, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        long batch = chosen.shape[1];
+        var perReplica = chosen.view(Variables, Replicas, batch);
+        var unit = perReplica.sum(1).sub_(1L).clamp_min_(0L);
+        var replica = perReplica.gt(0L).to(ScalarType.Int64).argmax(1);
+        var column = replica.mul_(Units).AddInPlace(unit);
+        var table = LogProbabilities().view(Variables, Channels, Categories, (long)Replicas * Units);
+        var logProbs = table.gather(3, column.view(Variables, 1, 1, batch).expand(Variables, Channels, Categories, batch));
+        return chooser.Pick(logProbs, 2).permute(2, 0, 1).contiguous().MoveToOuterDisposeScope();
+    }
+
     /// <summary>(D, C, N, P, K) log-probabilities → (D, P, K): each unit with its channels' categories summed out.</summary>
     static Tensor SummedOut(Semiring semiring, Tensor logProbabilities)
     {

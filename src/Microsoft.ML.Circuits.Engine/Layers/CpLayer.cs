@@ -33,4 +33,10 @@ public sealed class CpLayer : InnerLayer
         var y = semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), Weights().view(Folds * Arity, InputUnits, OutputUnits));
         return SumSlots(y.view(Folds, Arity, batch, OutputUnits)).MoveToOuterDisposeScope();
     }
+
+    internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        return ChooseEachSlot(x, Weights().log(), unit, chooser).MoveToOuterDisposeScope();
+    }
 }

@@ -129,6 +129,40 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"Layer {Spec.Index} expects input (F={Folds}, H={Arity}, B, K={InputUnits}), got ({string.Join(", ", x.shape)}).", nameof(x));
     }
 
+    /// <summary>
+    /// One step of a top-down pass (sampling, conditional sampling, MAP backtracking): for each fold f and image b whose
+    /// output unit <paramref name="unit"/>[f, b] was chosen, chooses the input unit of every slot it uses, in proportion
+    /// to (or, with an argmax chooser, maximising) weight × exp(the input's upward value in <paramref name="x"/>).
+    /// </summary>
+    /// <param name="x">The gathered upward values (F, H, B, K_in) of the pass the choice conditions on.</param>
+    /// <param name="unit">(F, B) int64: the chosen output unit (any valid unit where the fold was not chosen).</param>
+    /// <param name="semiring">The semiring of the upward pass (for values a layer recomputes inside itself).</param>
+    /// <param name="chooser">Gumbel-max or argmax.</param>
+    /// <returns>(F, H, B) int64: the chosen unit of each slot's input, −1 where the slot is not used (padding, or a
+    /// partition a mixing unit did not choose).</returns>
+    internal abstract Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser);
+
+    /// <summary>
+    /// The CP choice: each slot h picks i ∝ W[f,h,i,o]·exp(x[f,h,b,i]) independently, with <paramref name="logWeight"/>
+    /// (F, H, K_in, K_out) log-weights (a view expanded over folds for shared weights).
+    /// </summary>
+    private protected Tensor ChooseEachSlot(Tensor x, Tensor logWeight, Tensor unit, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[2];
+        var index = unit.view(Folds, 1, 1, batch).expand(Folds, Arity, InputUnits, batch);
+        var weights = logWeight.gather(3, index).permute(0, 1, 3, 2);
+        return WithoutPadding(chooser.Pick(weights.Plus(x), 3)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Sets the choices (F, H, B) of padded slots to −1.</summary>
+    private protected Tensor WithoutPadding(Tensor choice)
+    {
+        if (Mask is null) return choice;
+        using var padded = Mask.logical_not().view(Folds, Arity, 1);
+        return choice.masked_fill(padded, -1L);
+    }
+
     /// <summary>The initial θ of parameter <paramref name="name"/>: weights uniform in [low, high).</summary>
     private protected Tensor InitialUniform(string name, Generator generator, double low = 0.01, double high = 0.99) =>
         Parameterization.InitialUniform([.. Spec.Parameter(name).Shape], Reparameterization, generator, low, high);

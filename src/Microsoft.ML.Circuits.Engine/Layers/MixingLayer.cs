@@ -65,4 +65,18 @@ public sealed class MixingLayer : InnerLayer
         if (Mask is not null) x = x.masked_fill(Mask.logical_not().view(Folds, Arity, 1, 1), float.NegativeInfinity);
         return semiring.WeightedSum(x, Weights().unsqueeze(2), 1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Unit o of fold f picks one slot h ∝ w[f,h,o]·exp(x[f,h,b,o]) (padded slots never); that slot's input
+    /// unit is o itself.</summary>
+    internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[2];
+        var index = unit.view(Folds, 1, batch).expand(Folds, Arity, batch);
+        var values = x.gather(3, index.unsqueeze(3)).squeeze(3);
+        if (Mask is not null) values = values.masked_fill(Mask.logical_not().view(Folds, Arity, 1), float.NegativeInfinity);
+        var slot = chooser.Pick(Weights().log().gather(2, index).Plus(values), 1);
+        var chosen = torch.arange(Arity, dtype: ScalarType.Int64, device: x.device).view(1, Arity, 1).eq(slot.unsqueeze(1));
+        return torch.where(chosen, index, torch.tensor(-1L, device: x.device)).MoveToOuterDisposeScope();
+    }
 }

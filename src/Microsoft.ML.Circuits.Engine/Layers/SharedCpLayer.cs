@@ -38,4 +38,12 @@ public class SharedCpLayer : InnerLayer
         var y = semiring.MatMul(slots, Weights()).view(Arity, Folds, batch, OutputUnits);
         return SumSlots(y, slotDim: 0).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The choice of CP-XS; CP-S's per-fold scale multiplies every term of a unit alike, so it never changes the choice.</summary>
+    internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        var logWeight = Weights().log().unsqueeze(0).expand(Folds, Arity, InputUnits, OutputUnits);
+        return ChooseEachSlot(x, logWeight, unit, chooser).MoveToOuterDisposeScope();
+    }
 }

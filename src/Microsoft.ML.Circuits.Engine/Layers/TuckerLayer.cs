@@ -34,4 +34,16 @@ public sealed class TuckerLayer : InnerLayer
         var weights = Weights().view(Folds, InputUnits * InputUnits, OutputUnits);
         return semiring.OuterMatMul(x.select(1, 0), x.select(1, 1), weights).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The pair (i, j) is chosen jointly, ∝ W[f,i,j,o]·exp(x_left[i] + x_right[j]).</summary>
+    internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[2], pairs = (long)InputUnits * InputUnits;
+        var logWeight = Weights().log().view(Folds, pairs, OutputUnits);
+        var weights = logWeight.gather(2, unit.view(Folds, 1, batch).expand(Folds, pairs, batch)).permute(0, 2, 1);
+        var outer = x.select(1, 0).unsqueeze(3).Plus(x.select(1, 1).unsqueeze(2)).view(Folds, batch, pairs);
+        var pair = chooser.Pick(weights.Plus(outer), 2);
+        return torch.stack([pair.div(InputUnits, RoundingMode.floor), pair.remainder(InputUnits)], 1).MoveToOuterDisposeScope();
+    }
 }

@@ -40,4 +40,18 @@ public sealed class UncollapsedCpLayer : InnerLayer
         var b = Parameterization.Weights(OutputWeight, Spec.Parameter("output_weight"), Reparameterization);
         return semiring.MatMul(z, b).MoveToOuterDisposeScope();
     }
+
+    /// <summary>First the rank r ∝ B[f,r,o]·exp(z[f,b,r]) (z recomputed over the pass's semiring), then each slot's
+    /// input i ∝ A[f,h,i,r]·exp(x[f,h,b,i]).</summary>
+    internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)
+    {
+        using var scope = NewDisposeScope();
+        long batch = x.shape[2];
+        var a = Parameterization.Weights(InputWeight, Spec.Parameter("input_weight"), Reparameterization);
+        var z = SumSlots(semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), a.view(Folds * Arity, InputUnits, Rank)).view(Folds, Arity, batch, Rank));
+        var logB = Parameterization.Weights(OutputWeight, Spec.Parameter("output_weight"), Reparameterization).log();
+        var toOutput = logB.gather(2, unit.view(Folds, 1, batch).expand(Folds, Rank, batch)).permute(0, 2, 1);
+        var rank = chooser.Pick(toOutput.Plus(z), 2);
+        return ChooseEachSlot(x, a.log(), rank, chooser).MoveToOuterDisposeScope();
+    }
 }

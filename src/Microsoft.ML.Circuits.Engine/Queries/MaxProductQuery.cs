@@ -27,4 +27,21 @@ public sealed class MaxProductQuery : CircuitQuery
 
     /// <summary>log max_x c_max(x) over every image; shape (1).</summary>
     public Tensor Maximum() => new PartitionQuery(Circuit, Semiring.MaxPlus).Evaluate();
+
+    /// <summary>
+    /// MAP completion by max-product: fills the pixels of <paramref name="x"/> (B, D, C) where <paramref name="missing"/>
+    /// (B, D) is true with the completion that maximises the max-product circuit (max-plus upward pass, argmax
+    /// backtracking down, ties to the lowest index; deterministic). Observed pixels are returned unchanged; values at
+    /// missing pixels are ignored but must be in range. Shape (B, D, C), int64.
+    /// </summary>
+    /// <remarks>
+    /// This is the exact maximiser of the max-product circuit, which is the exact MAP of p only for deterministic
+    /// circuits. Tensorized circuits are not deterministic: this is the standard max-product approximation of MAP.
+    /// </remarks>
+    public Tensor Complete(Tensor x, Tensor missing)
+    {
+        ArgumentNullException.ThrowIfNull(missing);
+        Circuit.CheckBatch(x, missing);
+        return TopDown.Complete(Circuit, x, missing, Semiring.MaxPlus, UnitChooser.Argmax);
+    }
 }

@@ -20,4 +20,14 @@ internal static class TensorArithmetic
 
     /// <summary><paramref name="left"/> + <paramref name="right"/>.</summary>
     public static Tensor Plus(this Tensor left, Tensor right) => left.add(right, One);
+
+    /// <summary><paramref name="target"/> += <paramref name="value"/>, in place (the value's Scalar kept alive through the call).</summary>
+    public static Tensor AddInPlace(this Tensor target, long value)
+    {
+        using var scalar = value.ToScalar();
+        return target.add_(scalar, One);
+    }
+
+    /// <summary><paramref name="target"/>[index[i]] += <paramref name="source"/>[i] along <paramref name="dim"/>, in place.</summary>
+    public static Tensor IndexAddInPlace(this Tensor target, long dim, Tensor index, Tensor source) => target.index_add_(dim, index, source, One);
 }

@@ -66,13 +66,13 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     internal override ScoreColumns Outputs => outputs;
 
     /// <summary>Scores the batch's log-likelihoods, then turns each into this detector's anomaly score.</summary>
-    internal override void Score(byte[] pixels, int count, double[] destination)
+    internal override void Score(ScoredBatch batch, int count)
     {
-        base.Score(pixels, count, destination);
+        base.Score(batch, count);
         var d = Description;
         int size = Pixels.Size;
         for (int i = 0; i < count; i++)
-            destination[i] = AnomalyScores.FromLogLikelihood(destination[i], pixels.AsSpan(i * size, size), d.ImageHeight, d.ImageWidth, d.Channels,
+            batch.Scores[i] = AnomalyScores.FromLogLikelihood(batch.Scores[i], batch.Pixels.AsSpan(i * size, size), d.ImageHeight, d.ImageWidth, d.Channels,
                 AnomalyScore, ComplexityCodec, Background);
     }
 

@@ -56,7 +56,7 @@ internal static class CircuitFitting
         long row = 0;
         while (cursor.MoveNext())
         {
-            read(row++, image);
+            read(row++, image, default);
             buffer.Write(image);
         }
         if (row == 0) throw new ArgumentException($"The data has no rows to fit on (column '{pixels.Name}').", nameof(data));

@@ -7,8 +7,55 @@ internal abstract class ScoreColumns
 {
     public abstract IReadOnlyList<(string Name, DataViewType Type)> Columns { get; }
 
-    /// <summary>A <c>ValueGetter&lt;T&gt;</c> for output column <paramref name="index"/> reading the current row's log-likelihood.</summary>
-    public abstract Delegate MakeGetter(int index, Func<double> logLikelihood);
+    /// <summary>The columns added to data with <paramref name="inputSchema"/> (by default <see cref="Columns"/>).</summary>
+    public virtual IReadOnlyList<(string Name, DataViewType Type)> ColumnsFor(DataViewSchema inputSchema) => Columns;
+
+    /// <summary>A <c>ValueGetter&lt;T&gt;</c> for output column <paramref name="index"/> reading the current row's score.</summary>
+    public abstract Delegate MakeGetter(int index, Func<double> score);
+
+    /// <summary>
+    /// A getter reading row <paramref name="row"/>() of a computed <paramref name="batch"/>; by default the row's score
+    /// through <see cref="MakeGetter(int, Func{double})"/>. Columns that are not one number per row override it.
+    /// </summary>
+    public virtual Delegate MakeGetter(int index, ScoredBatch batch, Func<int> row) => MakeGetter(index, () => batch.Scores[row()]);
+}
+
+/// <summary>
+/// The buffers of one batch of rows a cursor (or a row mapper) works on: the rows' pixels in the circuit's order, the
+/// missing flags when the column allows missing pixels, and what the transformer computed for them (a score per row,
+/// and a vector per row for transformers that emit one). One per cursor, never shared between threads.
+/// </summary>
+internal sealed class ScoredBatch
+{
+    public ScoredBatch(int capacity, PixelColumn pixels, int vectorSize)
+    {
+        Capacity = capacity;
+        ImageSize = pixels.Size;
+        Variables = pixels.Height * pixels.Width;
+        Pixels = new byte[(long)capacity * pixels.Size];
+        Missing = pixels.AllowMissing ? new bool[(long)capacity * pixels.Height * pixels.Width] : null;
+        Scores = new double[capacity];
+        VectorSize = vectorSize;
+        Vectors = vectorSize > 0 ? new float[(long)capacity * vectorSize] : null;
+    }
+
+    public int Capacity { get; }
+    public int ImageSize { get; }
+    public int Variables { get; }
+    public byte[] Pixels { get; }
+    public bool[]? Missing { get; }
+    public double[] Scores { get; }
+    public int VectorSize { get; }
+    public float[]? Vectors { get; }
+
+    /// <summary>The index of the batch's first row in the data (seeds randomised transformers per batch).</summary>
+    public long FirstRow { get; set; }
+
+    /// <summary>Reads row <paramref name="slot"/> of the batch with <paramref name="read"/>.</summary>
+    public void Read(PixelColumn.Reader read, long rowIndex, int slot)
+    {
+        read(rowIndex, Pixels.AsSpan(slot * ImageSize, ImageSize), Missing is null ? default : Missing.AsSpan(slot * Variables, Variables));
+    }
 }
 
 /// <summary>
@@ -47,12 +94,10 @@ internal sealed class CircuitScoredDataView : IDataView
         readonly CircuitScoredDataView parent;
         readonly DataViewRowCursor main;
         readonly DataViewRowCursor? lookahead;
-        readonly Action<long, Span<byte>>? readPixels;
+        readonly PixelColumn.Reader? readPixels;
         readonly bool[] active;
         readonly int inputCount;
-        readonly int imageSize;
-        readonly double[] scores;
-        readonly byte[] batch;
+        readonly ScoredBatch batch;
         long position = -1, bufferStart, bufferCount;
         bool disposed;
 
@@ -64,10 +109,7 @@ internal sealed class CircuitScoredDataView : IDataView
             foreach (var column in columnsNeeded) active[column.Index] = true;
             var passthrough = Enumerable.Range(0, inputCount).Where(i => active[i]).Select(i => parent.input.Schema[i]).ToList();
             main = parent.input.GetRowCursor(passthrough);
-            int batchSize = parent.transformer.ScoringBatchSize;
-            imageSize = parent.transformer.Pixels.Size;
-            scores = new double[batchSize];
-            batch = new byte[(long)batchSize * imageSize];
+            batch = parent.transformer.CreateBatch(parent.transformer.ScoringBatchSize);
             if (active.Skip(inputCount).Any(a => a))
             {
                 lookahead = parent.input.GetRowCursor([parent.input.Schema[parent.transformer.Pixels.Name]]);
@@ -97,14 +139,15 @@ internal sealed class CircuitScoredDataView : IDataView
         {
             bufferStart = position;
             int count = 0;
-            while (count < scores.Length && lookahead!.MoveNext())
+            while (count < batch.Capacity && lookahead!.MoveNext())
             {
-                readPixels!(bufferStart + count, batch.AsSpan(count * imageSize, imageSize));
+                batch.Read(readPixels!, bufferStart + count, count);
                 count++;
             }
             if (count == 0)
                 throw new InvalidOperationException("The input data view returned fewer rows to the scoring cursor than to the main cursor; it must enumerate rows deterministically.");
-            parent.transformer.Score(batch, count, scores);
+            batch.FirstRow = bufferStart;
+            parent.transformer.Score(batch, count);
             bufferCount = count;
         }
 
@@ -114,7 +157,7 @@ internal sealed class CircuitScoredDataView : IDataView
                 throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
             if (column.Index < inputCount)
                 return main.GetGetter<TValue>(parent.input.Schema[column.Index]);
-            var getter = parent.transformer.Outputs.MakeGetter(column.Index - inputCount, () => scores[position - bufferStart]);
+            var getter = parent.transformer.Outputs.MakeGetter(column.Index - inputCount, batch, () => (int)(position - bufferStart));
             return getter as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' has type {column.Type}, not {typeof(TValue).Name}.");
         }
@@ -168,9 +211,8 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
         readonly CircuitRowMapper mapper;
         readonly DataViewRow input;
         readonly bool[] active;
-        readonly Action<long, Span<byte>>? readPixels;
-        readonly byte[] pixels;
-        readonly double[] score = new double[1];
+        readonly PixelColumn.Reader? readPixels;
+        readonly ScoredBatch batch;
         long scoredPosition = -1;
 
         public Row(CircuitRowMapper mapper, DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
@@ -179,7 +221,7 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
             this.input = input;
             active = new bool[mapper.OutputSchema.Count];
             foreach (var column in activeColumns) active[column.Index] = true;
-            pixels = new byte[mapper.transformer.Pixels.Size];
+            batch = mapper.transformer.CreateBatch(1);
             if (active.Skip(mapper.InputSchema.Count).Any(a => a))
                 readPixels = mapper.transformer.Pixels.CreateReader(input);
         }
@@ -194,15 +236,16 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
 
         public override bool IsColumnActive(DataViewSchema.Column column) => active[column.Index];
 
-        double Current()
+        int Current()
         {
             if (scoredPosition != input.Position || input.Position < 0)
             {
-                readPixels!(input.Position, pixels);
-                mapper.transformer.Score(pixels, 1, score);
+                batch.Read(readPixels!, input.Position, 0);
+                batch.FirstRow = Math.Max(0, input.Position);
+                mapper.transformer.Score(batch, 1);
                 scoredPosition = input.Position;
             }
-            return score[0];
+            return 0;
         }
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
@@ -211,7 +254,7 @@ internal sealed class CircuitRowMapper : IRowToRowMapper
                 throw new InvalidOperationException($"Column '{column.Name}' is not active.");
             if (column.Index < mapper.InputSchema.Count)
                 return input.GetGetter<TValue>(mapper.InputSchema[column.Index]);
-            return mapper.transformer.Outputs.MakeGetter(column.Index - mapper.InputSchema.Count, Current) as ValueGetter<TValue>
+            return mapper.transformer.Outputs.MakeGetter(column.Index - mapper.InputSchema.Count, batch, Current) as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' has type {column.Type}, not {typeof(TValue).Name}.");
         }
     }

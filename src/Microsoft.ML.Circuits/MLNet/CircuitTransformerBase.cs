@@ -18,7 +18,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     readonly Lazy<CircuitScorer> scorer;
 
     private protected CircuitTransformerBase(IHostEnvironment env, string name, CircuitModel model, string inputColumnName,
-        ChannelLayout layout, float pixelScale, int scoringBatchSize)
+        ChannelLayout layout, float pixelScale, int scoringBatchSize, bool allowMissingPixels = false)
     {
         ArgumentNullException.ThrowIfNull(env);
         Host = env.Register(name);
@@ -28,7 +28,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
             throw new ArgumentOutOfRangeException(nameof(scoringBatchSize), scoringBatchSize, "ScoringBatchSize must be at least 1.");
         var d = model.Description;
         Pixels = PixelColumn.Resolve(inputColumnName, new VectorDataViewType(NumberDataViewType.Single, d.ImageHeight * d.ImageWidth * d.Channels),
-            d.ImageHeight, d.ImageWidth, d.Channels, layout, pixelScale, d.Categories);
+            d.ImageHeight, d.ImageWidth, d.Channels, layout, pixelScale, d.Categories).WithMissing(allowMissingPixels);
         ScoringBatchSize = scoringBatchSize;
     }
 
@@ -93,22 +93,90 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     {
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
-        foreach (var (name, type) in Outputs.Columns) builder.AddColumn(name, type);
+        foreach (var (name, type) in Outputs.ColumnsFor(inputSchema)) builder.AddColumn(name, type);
         return builder.ToSchema();
     }
 
+    /// <summary>The buffers of a batch of <paramref name="capacity"/> rows for this transformer's cursors.</summary>
+    internal virtual ScoredBatch CreateBatch(int capacity) => new(capacity, Pixels, 0);
+
     /// <summary>
-    /// Normalised log-likelihoods of <paramref name="count"/> images (D·C bytes each) into <paramref name="destination"/>;
-    /// a derived transformer may turn them into its own per-row value (the anomaly detector's score), which is what its
+    /// Normalised log-likelihoods of the first <paramref name="count"/> images of <paramref name="batch"/> into its
+    /// scores — marginal log-likelihoods of the observed pixels where the batch has missing pixels. A derived
+    /// transformer may turn them into its own per-row value (the anomaly detector's score), which is what its
     /// <see cref="ScoreColumns"/> getters then receive.
     /// </summary>
-    internal virtual void Score(byte[] pixels, int count, double[] destination)
+    internal virtual void Score(ScoredBatch batch, int count)
+    {
+        using var scope = NewDisposeScope();
+        var x = PixelTensor(batch, count);
+        var missing = MissingTensor(batch, count);
+        var result = missing is null ? scorer.Value.LogLikelihoods(x) : scorer.Value.MarginalLogLikelihoods(x, missing);
+        result.CopyTo(batch.Scores, 0);
+    }
+
+    /// <summary>The batch's first <paramref name="count"/> images as an int64 (B, D, C) tensor on the circuit's device.</summary>
+    private protected Tensor PixelTensor(ScoredBatch batch, int count)
     {
         var d = Description;
+        using var bytes = torch.tensor(batch.Pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
+        return bytes.to(ScalarType.Int64, Model.Circuit.Device);
+    }
+
+    /// <summary>The batch's missing flags (B, D) on the circuit's device, or null when the column allows none.</summary>
+    private protected Tensor? MissingTensor(ScoredBatch batch, int count)
+    {
+        if (batch.Missing is null) return null;
+        using var flags = torch.tensor(batch.Missing.AsSpan(0, count * batch.Variables).ToArray(), [count, batch.Variables]);
+        return flags.to(Model.Circuit.Device);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> images from the circuit's distribution (exact sampling, see
+    /// <see cref="Queries.SamplingQuery"/>), as pixel vectors in this transformer's column format: the column's layout
+    /// and scale (values / PixelScale), <c>H·W·C</c> values each. The same seed gives the same images.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive.</exception>
+    public float[][] Sample(int count, int seed = 0)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "The number of samples must be at least 1.");
         using var scope = NewDisposeScope();
-        var bytes = torch.tensor(pixels.AsSpan(0, count * Pixels.Size).ToArray(), [count, d.Variables, d.Channels]);
-        var x = bytes.to(ScalarType.Int64, Model.Circuit.Device);
-        scorer.Value.LogLikelihoods(x).CopyTo(destination, 0);
+        var samples = new Queries.SamplingQuery(Model.Circuit) { BatchSize = ScoringBatchSize }.Sample(count, seed);
+        var bytes = samples.to(ScalarType.Byte).cpu().data<byte>().ToArray();
+        var result = new float[count][];
+        for (int i = 0; i < count; i++)
+        {
+            result[i] = new float[Pixels.Size];
+            Pixels.WriteValues(bytes.AsSpan(i * Pixels.Size, Pixels.Size), result[i]);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="Sample"/> as a data view with one column named like this transformer's input column, of the same
+    /// vector type (Single, with the image's dimensions), so it can be fed to this or another transformer.
+    /// </summary>
+    public IDataView SampleDataView(int count, int seed = 0)
+    {
+        var images = Sample(count, seed);
+        var schema = SchemaDefinition.Create(typeof(SampleRow));
+        schema[0].ColumnName = Pixels.Name;
+        schema[0].ColumnType = PixelVectorType();
+        return DataViewConstructionUtils.CreateFromList(Host, images.Select(v => new SampleRow { Pixels = v }).ToList(), schema);
+    }
+
+    /// <summary>A Single vector of one image in the column's layout: (H, W), (C, H, W) planar or (H, W, C) interleaved.</summary>
+    internal VectorDataViewType PixelVectorType()
+    {
+        var d = Description;
+        int[] dims = d.Channels == 1 ? [d.ImageHeight, d.ImageWidth]
+            : Pixels.Layout == ChannelLayout.Planar ? [d.Channels, d.ImageHeight, d.ImageWidth] : [d.ImageHeight, d.ImageWidth, d.Channels];
+        return new VectorDataViewType(NumberDataViewType.Single, dims);
+    }
+
+    sealed class SampleRow
+    {
+        public float[] Pixels { get; set; } = [];
     }
 
     /// <summary>Bits per dimension of a log-likelihood: −LL / (ln 2 · H·W·C).</summary>

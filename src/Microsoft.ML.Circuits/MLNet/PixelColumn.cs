@@ -8,10 +8,17 @@ namespace Microsoft.ML.Circuits;
 /// </summary>
 internal sealed class PixelColumn
 {
-    PixelColumn(string name, bool isByte, int height, int width, int channels, ChannelLayout layout, float scale, int categories)
+    PixelColumn(string name, bool isByte, int height, int width, int channels, ChannelLayout layout, float scale, int categories, bool allowMissing = false)
     {
         Name = name; IsByte = isByte; Height = height; Width = width; Channels = channels; Layout = layout; Scale = scale; Categories = categories;
+        AllowMissing = allowMissing;
     }
+
+    /// <summary>True when NaN in a Single column marks a missing pixel (all of its channels) instead of being an error.</summary>
+    public bool AllowMissing { get; }
+
+    /// <summary>This column with NaN read as "missing" (<paramref name="allow"/>) or rejected.</summary>
+    public PixelColumn WithMissing(bool allow) => allow == AllowMissing ? this : new(Name, IsByte, Height, Width, Channels, Layout, Scale, Categories, allow);
 
     public string Name { get; }
     public bool IsByte { get; }
@@ -92,8 +99,14 @@ internal sealed class PixelColumn
             throw new ArgumentOutOfRangeException(nameof(type), $"Input column '{Name}' must be {Expected}, but it is {type}.");
     }
 
-    /// <summary>A function that reads the current row's pixels into a (D, C) byte buffer, checking every value.</summary>
-    public Action<long, Span<byte>> CreateReader(DataViewRow row)
+    /// <summary>
+    /// Reads the current row's pixels into a (D, C) byte buffer, checking every value; when <see cref="AllowMissing"/>,
+    /// also sets <c>missing</c> (D) where a pixel is NaN (its bytes are then 0).
+    /// </summary>
+    public delegate void Reader(long rowIndex, Span<byte> destination, Span<bool> missing);
+
+    /// <summary>A <see cref="Reader"/> of the current row of <paramref name="row"/>.</summary>
+    public Reader CreateReader(DataViewRow row)
     {
         var column = row.Schema[Name];
         CheckType(column.Type);
@@ -102,10 +115,11 @@ internal sealed class PixelColumn
             var getter = row.GetGetter<VBuffer<byte>>(column);
             var buffer = default(VBuffer<byte>);
             var dense = new byte[Size];
-            return (rowIndex, destination) =>
+            return (rowIndex, destination, missing) =>
             {
                 getter(ref buffer);
                 buffer.CopyTo(dense);
+                if (AllowMissing) missing.Clear();
                 for (int i = 0; i < dense.Length; i++)
                     if (dense[i] >= Categories)
                         throw new InvalidDataException($"Column '{Name}', row {rowIndex}, value index {i}: {dense[i]} is outside the pixel range 0..{Categories - 1}.");
@@ -118,15 +132,55 @@ internal sealed class PixelColumn
             var buffer = default(VBuffer<float>);
             var dense = new float[Size];
             var quantised = new byte[Size];
-            return (rowIndex, destination) =>
+            var nan = new bool[Size];
+            var ordered = new bool[Size];
+            return (rowIndex, destination, missing) =>
             {
                 getter(ref buffer);
                 buffer.CopyTo(dense);
+                bool anyMissing = false;
                 for (int i = 0; i < dense.Length; i++)
-                    quantised[i] = Quantise(dense[i], rowIndex, i);
+                {
+                    nan[i] = AllowMissing && float.IsNaN(dense[i]);
+                    anyMissing |= nan[i];
+                    quantised[i] = nan[i] ? (byte)0 : Quantise(dense[i], rowIndex, i);
+                }
                 Reorder(quantised, destination);
+                if (!AllowMissing) return;
+                missing.Clear();
+                if (anyMissing) MarkMissing(nan, ordered, missing, rowIndex);
             };
         }
+    }
+
+    /// <summary>Per-value NaN flags in column order → per-pixel missing flags; a pixel is missing only when all its channels are NaN.</summary>
+    void MarkMissing(bool[] nan, bool[] ordered, Span<bool> missing, long rowIndex)
+    {
+        Reorder(nan, ordered);
+        for (int d = 0; d < Height * Width; d++)
+        {
+            int count = 0;
+            for (int c = 0; c < Channels; c++) if (ordered[d * Channels + c]) count++;
+            if (count == 0) continue;
+            if (count < Channels)
+                throw new InvalidDataException(
+                    $"Column '{Name}', row {rowIndex}: pixel {d} (row {d / Width}, column {d % Width}) is NaN in {count} of its {Channels} channels; " +
+                    "a missing pixel must be NaN in every channel.");
+            missing[d] = true;
+        }
+    }
+
+    /// <summary>
+    /// The circuit's (pixel, channel) bytes of one image → the column's values: divided by <see cref="Scale"/> and in
+    /// the column's layout (the inverse of what the reader does).
+    /// </summary>
+    public void WriteValues(ReadOnlySpan<byte> pixels, Span<float> destination)
+    {
+        int count = Height * Width;
+        bool planar = Channels > 1 && Layout == ChannelLayout.Planar;
+        for (int d = 0; d < count; d++)
+            for (int c = 0; c < Channels; c++)
+                destination[planar ? c * count + d : d * Channels + c] = pixels[d * Channels + c] / Scale;
     }
 
     byte Quantise(float value, long row, int index)
@@ -143,7 +197,7 @@ internal sealed class PixelColumn
     }
 
     /// <summary>Column order → the circuit's (pixel, channel) order.</summary>
-    void Reorder(byte[] values, Span<byte> destination)
+    void Reorder<T>(T[] values, Span<T> destination)
     {
         if (Channels == 1 || Layout == ChannelLayout.Interleaved)
         {

@@ -69,4 +69,28 @@ public static class ProbabilisticCircuitCatalog
             InputColumnName = inputColumnName, Units = units, MaxEpochs = maxEpochs, ThresholdQuantile = thresholdQuantile, PixelScale = pixelScale,
             AnomalyScore = anomalyScore,
         });
+
+    /// <summary>
+    /// Fills missing pixels (NaN in a Single pixel column) with a trained circuit: adds a column of the input's shape
+    /// holding each image completed by MAP (max-product) or by a seeded draw from the exact conditional. The circuit is
+    /// copied from <paramref name="circuit"/> (a fitted or loaded density or anomaly transformer), which stays usable;
+    /// the pixel column, its layout and scale are the same as <paramref name="circuit"/>'s.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="circuit">A fitted or loaded circuit transformer.</param>
+    /// <param name="outputColumnName">The completed-image column to add.</param>
+    /// <param name="method">MAP (default) or a conditional sample.</param>
+    /// <param name="seed">Seed of conditional samples.</param>
+    public static CircuitInpaintingTransformer InpaintWithCircuit(this TransformsCatalog catalog, CircuitTransformerBase circuit,
+        string outputColumnName = "Inpainted", InpaintingMethod method = InpaintingMethod.Map, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(circuit);
+        using var copy = new MemoryStream();
+        circuit.Model.Save(copy);
+        copy.Position = 0;
+        var model = CircuitModel.Load(copy, circuit.Circuit.Device, "the circuit to inpaint with");
+        return new CircuitInpaintingTransformer(CatalogUtils.GetEnvironment(catalog), model, circuit.InputColumnName, outputColumnName,
+            circuit.Pixels.Layout, circuit.Pixels.Scale, circuit.ScoringBatchSize, method, seed);
+    }
 }

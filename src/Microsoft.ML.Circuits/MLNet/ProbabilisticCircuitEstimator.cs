@@ -27,7 +27,7 @@ public sealed class ProbabilisticCircuitEstimator : IEstimator<ProbabilisticCirc
     {
         var (model, pixels, _) = CircuitFitting.Fit(host, input, options);
         return new ProbabilisticCircuitTransformer(host, model, pixels.Name, options.OutputColumnName, options.BitsPerDimensionColumnName,
-            pixels.Layout, pixels.Scale, options.ScoringBatchSize);
+            pixels.Layout, pixels.Scale, options.ScoringBatchSize, options.AllowMissingPixels);
     }
 
     /// <summary>The input columns plus <c>LogLikelihood</c> and <c>BitsPerDimension</c> (Single scalars).</summary>

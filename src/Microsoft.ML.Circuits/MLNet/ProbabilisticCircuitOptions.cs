@@ -92,6 +92,13 @@ public class ProbabilisticCircuitOptions
     /// <summary>Where to train and score: <c>cpu</c> (default), <c>cuda</c> or <c>cuda:N</c>. Loaded models score on the CPU.</summary>
     public string Device { get; set; } = "cpu";
 
+    /// <summary>
+    /// When true, the fitted transformer reads NaN in a Single pixel column as a missing pixel and emits the exact
+    /// marginal log-likelihood of the observed pixels (see <see cref="ProbabilisticCircuitTransformer.AllowMissingPixels"/>).
+    /// Fitting itself needs complete images. Default false: NaN is an error.
+    /// </summary>
+    public bool AllowMissingPixels { get; set; }
+
     /// <summary>Rows scored per batch when transforming (default 256).</summary>
     public int ScoringBatchSize { get; set; } = 256;
 

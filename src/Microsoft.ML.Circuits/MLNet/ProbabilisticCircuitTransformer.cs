@@ -11,7 +11,9 @@ namespace Microsoft.ML.Circuits;
 
 /// <summary>
 /// A trained probabilistic circuit as an ML.NET transformer: adds the normalised log-likelihood (natural log,
-/// <see cref="float"/>) and the bits per dimension of each row's image. Created by
+/// <see cref="float"/>) and the bits per dimension of each row's image. With <see cref="AllowMissingPixels"/>, NaN in a
+/// Single pixel column marks a missing pixel (ML.NET's convention for missing values) and the columns hold the exact
+/// marginal log-likelihood of the observed pixels and its bits per observed dimension. Created by
 /// <see cref="ProbabilisticCircuitEstimator.Fit"/>; saved and loaded with <c>mlContext.Model.Save</c> /
 /// <c>Load</c> (no registration call is needed to load).
 /// </summary>
@@ -22,8 +24,8 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
     readonly DensityColumns outputs;
 
     internal ProbabilisticCircuitTransformer(IHostEnvironment env, CircuitModel model, string inputColumnName, string outputColumnName,
-        string bitsPerDimensionColumnName, ChannelLayout layout, float pixelScale, int scoringBatchSize)
-        : base(env, nameof(ProbabilisticCircuitTransformer), model, inputColumnName, layout, pixelScale, scoringBatchSize)
+        string bitsPerDimensionColumnName, ChannelLayout layout, float pixelScale, int scoringBatchSize, bool allowMissingPixels = false)
+        : base(env, nameof(ProbabilisticCircuitTransformer), model, inputColumnName, layout, pixelScale, scoringBatchSize, allowMissingPixels)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
         ArgumentException.ThrowIfNullOrWhiteSpace(bitsPerDimensionColumnName);
@@ -46,14 +48,23 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
     /// <param name="pixelScale">1 for 0..255 values, 255 for 0..1 values.</param>
     /// <param name="channelLayout">Layout of multi-channel vectors.</param>
     /// <param name="scoringBatchSize">Rows scored per circuit call.</param>
+    /// <param name="allowMissingPixels">Read NaN as a missing pixel and emit marginal log-likelihoods (see <see cref="AllowMissingPixels"/>).</param>
     public static ProbabilisticCircuitTransformer FromModel(MLContext mlContext, CircuitModel model, string inputColumnName = "Pixels",
         string outputColumnName = "LogLikelihood", string bitsPerDimensionColumnName = "BitsPerDimension", float pixelScale = 1f,
-        ChannelLayout channelLayout = ChannelLayout.Planar, int scoringBatchSize = 256)
+        ChannelLayout channelLayout = ChannelLayout.Planar, int scoringBatchSize = 256, bool allowMissingPixels = false)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         return new ProbabilisticCircuitTransformer(mlContext, model, inputColumnName, outputColumnName, bitsPerDimensionColumnName,
-            channelLayout, pixelScale, scoringBatchSize);
+            channelLayout, pixelScale, scoringBatchSize, allowMissingPixels);
     }
+
+    /// <summary>
+    /// True when NaN in a Single pixel column means "missing" (every channel of the pixel must be NaN): the
+    /// log-likelihood column then holds log p(x_observed), the exact marginal with the missing pixels summed out, and
+    /// the bits-per-dimension column divides by the observed values only (NaN when nothing is observed). False (the
+    /// default): NaN is rejected with an error naming the row.
+    /// </summary>
+    public bool AllowMissingPixels => Pixels.AllowMissing;
 
     /// <summary>The log-likelihood column's name.</summary>
     public string OutputColumnName => outputs.LogLikelihood;
@@ -72,13 +83,16 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
     {
         var compressed = TuckerCompression.Compress(Model, rank, options);
         return new ProbabilisticCircuitTransformer(Host, compressed, Pixels.Name, OutputColumnName, BitsPerDimensionColumnName,
-            Pixels.Layout, Pixels.Scale, ScoringBatchSize);
+            Pixels.Layout, Pixels.Scale, ScoringBatchSize, AllowMissingPixels);
     }
+
+    /// <summary>The first version that stores <see cref="AllowMissingPixels"/> (after the shared part).</summary>
+    const uint VersionWithMissingPixels = 0x00010002;
 
     static VersionInfo GetVersionInfo() => new(
         modelSignature: "PCIRCUIT",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: VersionWithMissingPixels,
+        verReadableCur: VersionWithMissingPixels,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(ProbabilisticCircuitTransformer).Assembly.FullName);
@@ -90,6 +104,7 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
         ctx.SaveNonEmptyString(OutputColumnName);
         ctx.SaveNonEmptyString(BitsPerDimensionColumnName);
         SaveCommon(ctx);
+        ctx.Writer.Write(AllowMissingPixels);
     }
 
     // Called by ML.NET's model loader (SignatureLoadModel).
@@ -99,7 +114,8 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
         string output = ctx.LoadNonEmptyString();
         string bpd = ctx.LoadNonEmptyString();
         var (column, layout, scale, batch, model) = LoadCommon(ctx);
-        return new ProbabilisticCircuitTransformer(env, model, column, output, bpd, layout, scale, batch);
+        bool allowMissing = ctx.Header.ModelVerWritten >= VersionWithMissingPixels && ctx.Reader.ReadBoolean();
+        return new ProbabilisticCircuitTransformer(env, model, column, output, bpd, layout, scale, batch, allowMissing);
     }
 
     sealed class DensityColumns(ProbabilisticCircuitTransformer owner, string logLikelihood, string bitsPerDimension) : ScoreColumns
@@ -116,5 +132,18 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
             1 => (ValueGetter<float>)((ref float value) => value = (float)owner.BitsPerDimension(ll())),
             _ => throw new ArgumentOutOfRangeException(nameof(index)),
         };
+
+        /// <summary>With missing pixels, bits per dimension count the observed values only.</summary>
+        public override Delegate MakeGetter(int index, ScoredBatch batch, Func<int> row)
+        {
+            if (index != 1 || batch.Missing is null) return base.MakeGetter(index, batch, row);
+            int channels = owner.Description.Channels;
+            return (ValueGetter<float>)((ref float value) =>
+            {
+                int r = row();
+                int observed = batch.Variables - batch.Missing.AsSpan(r * batch.Variables, batch.Variables).Count(true);
+                value = (float)Training.Evaluation.BitsPerDimension(batch.Scores[r], observed * channels);
+            });
+        }
     }
 }

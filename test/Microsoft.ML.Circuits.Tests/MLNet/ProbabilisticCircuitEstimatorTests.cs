@@ -95,13 +95,14 @@ public sealed class ProbabilisticCircuitEstimatorTests
         }
     }
 
-    internal static List<string> RunModelLoadCheck(string zip, string images, int count)
+    internal static List<string> RunModelLoadCheck(string zip, string images, int count, bool leftHalfMissing = false)
     {
         string checker = typeof(ProbabilisticCircuitEstimatorTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "ModelLoadCheck").Value!;
         Assert.IsTrue(File.Exists(checker), $"{checker} was not built");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { checker, zip, images, count.ToString(CultureInfo.InvariantCulture) }) start.ArgumentList.Add(a);
+        if (leftHalfMissing) start.ArgumentList.Add("--left-half-missing");
         using var process = Process.Start(start)!;
         string output = process.StandardOutput.ReadToEnd();
         string error = process.StandardError.ReadToEnd();

@@ -33,4 +33,33 @@ public sealed class GarbageCollectionSafetyTests
             collector.Join();
         }
     }
+
+    [TestMethod]
+    public void TopDownPassesRunWhileTheCollectorRunsConstantly()
+    {
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        collector.Start();
+        try
+        {
+            var combinations = SupportedCombinations().ToArray();
+            for (int i = 0; i < 60; i++)
+            {
+                var (h, w, c, n) = Shapes[i % Shapes.Length];
+                var (graph, layer) = combinations[i % combinations.Length];
+                var description = Tiny(graph, layer, h, w, c, n, reparameterization: (Reparameterization)(i % 3), freeze: (MixingFreeze)(i % 3));
+                using var circuit = new TensorizedCircuit(description, seed: i);
+                using var samples = new Circuits.Queries.SamplingQuery(circuit).Sample(64, seed: i);
+                using var missing = TorchSharp.torch.ones([64, description.Variables], TorchSharp.torch.ScalarType.Bool);
+                using var completed = new Circuits.Queries.MaxProductQuery(circuit).Complete(samples, missing);
+                using var inpainted = new Circuits.Queries.SamplingQuery(circuit).SampleConditional(samples, missing, seed: i);
+                Assert.AreEqual(64, completed.shape[0], description.ToString());
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+    }
 }
