@@ -10,7 +10,7 @@ namespace Microsoft.ML.Circuits.Onnx;
 /// and predicted label from them).
 /// </summary>
 /// <param name="Graph">The graph, with input <c>pixels</c> and outputs <c>log_likelihood</c> and <c>bits_per_dimension</c> declared.</param>
-/// <param name="PixelRows">(D, C, N) int64: for pixel d, channel c and image n the row (d·C + c)·Categories + value.</param>
+/// <param name="PixelRows">(D, C, N) int64: for pixel d, channel c and image n the row (d·C + c)·Categories + value (value 0 at NaN when pixels may be missing).</param>
 /// <param name="LogLikelihood">(N) float, the normalised natural-log likelihood.</param>
 /// <param name="BitsPerDimension">(N) float.</param>
 internal sealed record OnnxCircuitGraph(OnnxGraph Graph, string PixelRows, string LogLikelihood, string BitsPerDimension);
@@ -61,22 +61,38 @@ internal static class OnnxCircuitExporter
         var g = new OnnxGraph();
         var d = circuit.Description;
 
-        string rows = PixelRows(g, d, options);
-        var outputs = new List<string> { InputRegions(g, circuit, InputLayer(g, circuit, rows)) };
+        var (rows, missing, missingCount) = PixelRows(g, d, options);
+        var outputs = new List<string> { InputRegions(g, circuit, InputLayer(g, circuit, rows, missing)) };
         foreach (var layer in circuit.Layers)
             outputs.Add(Layer(g, layer, [.. layer.Spec.Sources.Select(s => outputs[s])]));
 
         float logZ = circuit.LogPartition().item<float>();
         string root = g.Add("Reshape", "root", [outputs[^1], g.Ints(-1)]);
         string ll = g.Add("Sub", "root", [root, g.Scalar("log_partition", logZ)], output: LogLikelihoodOutput);
-        string bpd = g.Add("Mul", "root", [ll, g.Scalar("minus_inverse_ln2_dimensions", (float)(-1 / (Math.Log(2) * d.Dimensions)))], output: BitsPerDimensionOutput);
-        g.AddOutput(ll, OnnxElementType.Float, BatchOnly, "log p(x) = log c(x) − log Z, natural log, exact and normalised.");
-        g.AddOutput(bpd, OnnxElementType.Float, BatchOnly, $"−log p(x) / (ln 2 · {d.Dimensions}).");
+        string bpd;
+        if (missingCount is null)
+            bpd = g.Add("Mul", "root", [ll, g.Scalar("minus_inverse_ln2_dimensions", (float)(-1 / (Math.Log(2) * d.Dimensions)))], output: BitsPerDimensionOutput);
+        else
+        {
+            // Observed values = C·(D − missing pixels); none observed gives NaN, as the transformer reports.
+            string observed = g.Add("Sub", "root", [g.Scalar("variables", d.Variables), missingCount]);
+            string denominator = g.Add("Mul", "root", [observed, g.Scalar("channels_ln2", (float)(d.Channels * Math.Log(2)))]);
+            string ratio = g.Add("Div", "root", [g.Add("Neg", "root", [ll]), denominator]);
+            string nothingObserved = g.Add("Equal", "root", [observed, g.Scalar("no_variables", 0f)]);
+            bpd = g.Add("Where", "root", [nothingObserved, g.Scalar("not_a_number", float.NaN), ratio], output: BitsPerDimensionOutput);
+        }
+        g.AddOutput(ll, OnnxElementType.Float, BatchOnly, missing is null
+            ? "log p(x) = log c(x) − log Z, natural log, exact and normalised."
+            : "log p(x_observed): the exact marginal with NaN pixels summed out, natural log.");
+        g.AddOutput(bpd, OnnxElementType.Float, BatchOnly, missing is null ? $"−log p(x) / (ln 2 · {d.Dimensions})." : "−log p(x_observed) / (ln 2 · observed values).");
         return new OnnxCircuitGraph(g, rows, ll, bpd);
     }
 
-    /// <summary>Declares <c>pixels</c> and turns it into (D, C, N) int64 rows of the input table.</summary>
-    static string PixelRows(OnnxGraph g, CircuitDescription d, OnnxExportOptions options)
+    /// <summary>
+    /// Declares <c>pixels</c> and turns it into (D, C, N) int64 rows of the input table; with missing pixels also a
+    /// (D, N, 1) bool mask of the missing pixels and their (N) float count.
+    /// </summary>
+    static (string Rows, string? Missing, string? MissingCount) PixelRows(OnnxGraph g, CircuitDescription d, OnnxExportOptions options)
     {
         long h = d.ImageHeight, w = d.ImageWidth, c = d.Channels, vars = d.Variables;
         object[] dims = options.Shape == OnnxPixelShape.Flat
@@ -88,11 +104,26 @@ internal static class OnnxCircuitExporter
             $"shape [{string.Join(", ", dims)}]{(options.ChannelsLast ? " (channels last)" : "")}.");
         const string s = "pixels";
         string values;
+        string? missing = null, missingCount = null;
         if (isByte && d.Categories >= 256)
             values = g.Add("Cast", s, [PixelsInput], [("to", (long)OnnxElementType.Int64)]);
         else
         {
             string x = isByte ? g.Add("Cast", s, [PixelsInput], [("to", (long)OnnxElementType.Float)]) : PixelsInput;
+            if (options.MissingPixels)
+            {
+                string nan = g.Add("IsNaN", s, [x]);
+                x = g.Add("Where", s, [nan, g.Scalar("pixel_nan_replacement", 0f), x]);
+                // Per value → per pixel (NaN in any channel), (N, D) → (D, N, 1).
+                string nanValues = g.Add("Cast", s, [nan], [("to", (long)OnnxElementType.Float)]);
+                nanValues = options.ChannelsLast
+                    ? g.Add("Reshape", s, [nanValues, g.Ints(0, vars, c)])
+                    : g.Add("Reshape", s, [nanValues, g.Ints(0, c, vars)]);
+                string perPixel = g.Add("ReduceMax", s, [nanValues], [("axes", new long[] { options.ChannelsLast ? 2 : 1 }), ("keepdims", 0L)]);
+                missingCount = g.Add("ReduceSum", s, [perPixel, g.Ints(1)], [("keepdims", 0L)]);
+                string byVariable = g.Add("Unsqueeze", s, [g.Add("Transpose", s, [perPixel], [("perm", new long[] { 1, 0 })]), g.Ints(2)]);
+                missing = g.Add("Cast", s, [byVariable], [("to", (long)OnnxElementType.Bool)]);
+            }
             if (options.PixelScale != 1f) x = g.Add("Mul", s, [x, g.Scalar("pixel_scale", options.PixelScale)]);
             x = g.Add("Round", s, [x]);
             x = g.Add("Clip", s, [x, g.Scalar("pixel_min", 0f), g.Scalar("pixel_max", d.Categories - 1)]);
@@ -107,11 +138,11 @@ internal static class OnnxCircuitExporter
         for (long v = 0; v < vars; v++)
             for (long ch = 0; ch < c; ch++)
                 offsets[v * c + ch] = (v * c + ch) * d.Categories;
-        return g.Add("Add", s, [transposed, g.Constant("input/row_offsets", offsets, vars, c, 1)]);
+        return (g.Add("Add", s, [transposed, g.Constant("input/row_offsets", offsets, vars, c, 1)]), missing, missingCount);
     }
 
     /// <summary>The categorical input layer: (D·P, N, K_in) log-probabilities of the pixels.</summary>
-    static string InputLayer(OnnxGraph g, TensorizedCircuit circuit, string rows)
+    static string InputLayer(OnnxGraph g, TensorizedCircuit circuit, string rows, string? missing)
     {
         var input = circuit.Input;
         long vars = input.Variables, c = input.Channels, n = input.Categories, p = input.Replicas, k = input.Units;
@@ -122,6 +153,8 @@ internal static class OnnxCircuitExporter
         string perVariable = c == 1
             ? g.Add("Squeeze", s, [picked, g.Ints(1)])
             : g.Add("ReduceSum", s, [picked, g.Ints(1)], [("keepdims", 0L)]);
+        // A missing pixel's units are summed out: log 1 = 0 (every unit is normalised).
+        if (missing is not null) perVariable = g.Add("Where", s, [missing, g.Scalar("input/summed_out", 0f), perVariable]);
         if (p == 1) return perVariable;
         string split = g.Add("Reshape", s, [perVariable, g.Ints(vars, -1, p, k)]);
         string ordered = g.Add("Transpose", s, [split], [("perm", new long[] { 0, 2, 1, 3 })]);

@@ -21,6 +21,15 @@ public sealed class OnnxExportOptions
     /// Must be 1 for <see cref="OnnxPixelType.Byte"/>.</summary>
     public float PixelScale { get; init; } = 1f;
 
+    /// <summary>
+    /// True to read NaN in float pixels as a missing pixel (a pixel with NaN in any channel): <c>log_likelihood</c> is
+    /// then the exact marginal log p(x_observed) with the missing pixels summed out, and <c>bits_per_dimension</c>
+    /// divides by the observed values only (NaN when nothing is observed) — what the ML.NET transformer computes with
+    /// <c>AllowMissingPixels</c>. False (default): pixels must not be NaN (ONNX Runtime then fails on an index out of
+    /// range). Float pixels only.
+    /// </summary>
+    public bool MissingPixels { get; init; }
+
     internal void Validate()
     {
         if (!Enum.IsDefined(PixelType))
@@ -31,5 +40,7 @@ public sealed class OnnxExportOptions
             throw new ArgumentOutOfRangeException(nameof(PixelScale), PixelScale, "PixelScale must be a positive finite number (1 for 0..255 values, 255 for 0..1 values).");
         if (PixelType == OnnxPixelType.Byte && PixelScale != 1f)
             throw new ArgumentException($"PixelScale = {PixelScale} applies to float pixels only; byte pixels are the categories themselves (use PixelScale = 1).", nameof(PixelScale));
+        if (PixelType == OnnxPixelType.Byte && MissingPixels)
+            throw new ArgumentException("MissingPixels reads NaN as missing, which only float pixels can hold; use PixelType = Float.", nameof(MissingPixels));
     }
 }

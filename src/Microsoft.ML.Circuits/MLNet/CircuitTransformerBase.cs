@@ -185,7 +185,8 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     /// <summary>
     /// Writes the transformer as an ONNX model (opset 17, standard operators) that scores the same pixel vectors this
     /// transformer reads: input <c>pixels</c>, float (or uint8 with <paramref name="pixelType"/>) <c>[N, C·H·W]</c> in the
-    /// transformer's channel layout, float values multiplied by its pixel scale, rounded and clipped to the categories;
+    /// transformer's channel layout, float values multiplied by its pixel scale, rounded and clipped to the categories
+    /// (NaN as a missing pixel, summed out, when the transformer allows missing pixels);
     /// outputs <c>log_likelihood</c> and <c>bits_per_dimension</c> (and, for the anomaly detector, <c>score</c> and
     /// <c>predicted_label</c>), N dynamic. Load it with ONNX Runtime, or in ML.NET with <c>ApplyOnnxModel</c>.
     /// </summary>
@@ -213,6 +214,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
     {
         PixelType = pixelType, Shape = OnnxPixelShape.Flat, ChannelsLast = Pixels.Layout == ChannelLayout.Interleaved,
         PixelScale = pixelType == OnnxPixelType.Byte ? 1f : Pixels.Scale,
+        MissingPixels = pixelType == OnnxPixelType.Float && Pixels.AllowMissing,
     };
 
     /// <summary>Writes the model with any pixel input (the command line's <c>export-onnx</c>), with this transformer's outputs.</summary>

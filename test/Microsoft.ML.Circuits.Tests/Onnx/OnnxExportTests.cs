@@ -136,6 +136,44 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
+    public void NaNPixelsAreSummedOutWhenMissingPixelsAreAllowed()
+    {
+        var description = new CircuitDescription
+        {
+            ImageHeight = 7, ImageWidth = 7, RegionGraph = RegionGraphKind.PoonDomingos, PoonDomingosDelta = 2, Layer = LayerKind.CP, Units = 4,
+            FreezeMixing = MixingFreeze.None, Reparameterization = Reparameterization.Softmax,
+        };
+        using var circuit = new TensorizedCircuit(description, seed: 5);
+        Train(circuit, SmallDigits(64));
+        var images = SmallDigits(16, offset: 300);
+        var pixels = ToFloats(images);
+        var missing = new bool[16 * 49];
+        var random = new Random(1);
+        for (int i = 0; i < 16; i++)
+            for (int d = 0; d < 49; d++)
+                if (i == 15 || random.NextDouble() < i / 15.0 * 0.8)   // from complete to 80 % missing; the last image entirely
+                {
+                    missing[i * 49 + d] = true;
+                    pixels[i * 49 + d] = float.NaN;
+                }
+        double[] expected;
+        using (var scope = NewDisposeScope())
+        using (torch.no_grad())
+            expected = circuit.MarginalLogLikelihood(images.Batch(0, 16), torch.tensor(missing, [16, 49])).to(ScalarType.Float64).data<double>().ToArray();
+
+        var (ll, bpd) = Score(circuit, new OnnxExportOptions { MissingPixels = true }, pixels, [16, 1, 7, 7]);
+        AssertClose(expected.Take(15).ToList(), ll.Take(15).ToList(), "marginals");
+        Assert.AreEqual(0, ll[15], 1e-3, "nothing observed: log p = log Z − log Z");
+        for (int i = 0; i < 15; i++)
+        {
+            int observed = missing.Skip(i * 49).Take(49).Count(m => !m);
+            Assert.AreEqual(Evaluation.BitsPerDimension(expected[i], observed), bpd[i], 1e-4 * Math.Abs(bpd[i]), $"bits per observed dimension of image {i}");
+        }
+        Assert.IsTrue(float.IsNaN(bpd[15]), "no observed value: NaN bits per dimension");
+        Assert.ThrowsExactly<ArgumentException>(() => Export(circuit, new OnnxExportOptions { MissingPixels = true, PixelType = OnnxPixelType.Byte }));
+    }
+
+    [TestMethod]
     public void TheBatchSizeIsDynamic()
     {
         using var circuit = new TensorizedCircuit(new CircuitDescription { ImageHeight = 7, ImageWidth = 7, Units = 3 });

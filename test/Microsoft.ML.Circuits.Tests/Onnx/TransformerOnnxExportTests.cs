@@ -46,6 +46,28 @@ public sealed class TransformerOnnxExportTests
     }
 
     [TestMethod]
+    public void ATransformerThatAllowsMissingPixelsExportsMarginals()
+    {
+        var ml = new MLContext(seed: 5);
+        using var circuit = new TensorizedCircuit(new CircuitDescription { RegionGraph = RegionGraphKind.QuadGraph, Layer = LayerKind.CP, Units = 2 }, seed: 5);
+        using var transformer = ProbabilisticCircuitTransformer.FromModel(ml, new CircuitModel(circuit), allowMissingPixels: true);
+        var rows = Digits(Test, 8);
+        for (int i = 0; i < rows.Count; i++)
+            for (int d = 0; d < 784; d++)
+                if ((d / 28) < i * 3) rows[i].Pixels[d] = float.NaN;   // the top 3·i rows of image i are missing
+        var scored = transformer.Transform(ml.Data.LoadFromEnumerable(rows));
+        var expectedLl = Column(scored, "LogLikelihood");
+        var expectedBpd = Column(scored, "BitsPerDimension");
+
+        using var stream = new MemoryStream();
+        transformer.ExportToOnnx(stream);
+        using var session = new InferenceSession(stream.ToArray());
+        var (ll, bpd) = OnnxExportTests.Run(session, Flatten(rows), [rows.Count, 784]);
+        OnnxExportTests.AssertClose(expectedLl.Select(v => (double)v).ToList(), ll, "marginal log-likelihood");
+        OnnxExportTests.AssertClose(expectedBpd.Select(v => (double)v).ToList(), bpd, "bits per observed dimension");
+    }
+
+    [TestMethod]
     [DataRow(AnomalyScore.BitsPerDimension)]
     [DataRow(AnomalyScore.LikelihoodRatio)]
     public void AnAnomalyDetectorExportsItsScoreAndPredictedLabel(AnomalyScore score)
