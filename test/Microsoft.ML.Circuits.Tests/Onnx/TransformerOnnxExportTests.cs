@@ -117,6 +117,16 @@ public sealed class TransformerOnnxExportTests
     }
 
     [TestMethod]
+    public void AnInpaintingTransformerIsRefusedWithTheReason()
+    {
+        var ml = new MLContext(seed: 6);
+        using var inpainting = CircuitInpaintingTransformer.FromModel(ml,
+            new CircuitModel(new TensorizedCircuit(new CircuitDescription { ImageHeight = 4, ImageWidth = 4, Units = 2 })));
+        var error = Assert.ThrowsExactly<NotSupportedException>(() => inpainting.ExportToOnnx(new MemoryStream()));
+        StringAssert.Contains(error.Message, "top-down");
+    }
+
+    [TestMethod]
     public void MLNetScoresTheExportedModelWithApplyOnnxModel()
     {
         var ml = new MLContext(seed: 4);
