@@ -98,6 +98,7 @@ internal static class BenchCommand
     public static void Print(TextWriter output, IEnumerable<Row> rows)
     {
         var c = CultureInfo.InvariantCulture;
+        output.WriteLine($"process tuning: {ProcessTuning.Applied}");
         output.WriteLine("| region graph | layer | K | parameters | batch | device | kernel | train ms/step | host syncs/step | train images/s | forward ms | peak GiB (process) |");
         output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)

@@ -11,6 +11,8 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
     CompressCommand.Create(),
     FinetuneCommand.Create(),
     OodCommand.Create(),
+    SampleCommand.Create(),
+    InpaintCommand.Create(),
     ExportOnnxCommand.Create(),
     BenchOnnxCommand.Create(),
 };

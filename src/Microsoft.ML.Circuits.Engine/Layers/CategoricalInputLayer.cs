@@ -113,9 +113,10 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         long batch = chosen.shape[1];
         var perReplica = chosen.view(Variables, Replicas, batch);
-        var unit = perReplica.sum(1).sub_(1L).clamp_min_(0L);
-        var replica = perReplica.gt(0L).to(ScalarType.Int64).argmax(1);
-        var column = replica.mul_(Units).AddInPlace(unit);
+        var unit = perReplica.sum(1).sub_(Semirings.TensorArithmetic.OneInt64).clamp_min_(Semirings.TensorArithmetic.ZeroInt64);
+        var replica = perReplica.gt(Semirings.TensorArithmetic.ZeroInt64).to(ScalarType.Int64).argmax(1);
+        using var units = ((long)Units).ToScalar();
+        var column = replica.mul_(units).AddInPlace(unit);
         var table = LogProbabilities().view(Variables, Channels, Categories, (long)Replicas * Units);
         var logProbs = table.gather(3, column.view(Variables, 1, 1, batch).expand(Variables, Channels, Categories, batch));
         return chooser.Pick(logProbs, 2).permute(2, 0, 1).contiguous().MoveToOuterDisposeScope();

@@ -160,7 +160,7 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     {
         if (Mask is null) return choice;
         using var padded = Mask.logical_not().view(Folds, Arity, 1);
-        return choice.masked_fill(padded, -1L);
+        return choice.masked_fill(padded, TensorArithmetic.MinusOneInt64);
     }
 
     /// <summary>The initial θ of parameter <paramref name="name"/>: weights uniform in [low, high).</summary>

@@ -74,9 +74,9 @@ public sealed class MixingLayer : InnerLayer
         long batch = x.shape[2];
         var index = unit.view(Folds, 1, batch).expand(Folds, Arity, batch);
         var values = x.gather(3, index.unsqueeze(3)).squeeze(3);
-        if (Mask is not null) values = values.masked_fill(Mask.logical_not().view(Folds, Arity, 1), float.NegativeInfinity);
+        if (Mask is not null) values = values.masked_fill(Mask.logical_not().view(Folds, Arity, 1), TensorArithmetic.NegativeInfinity);
         var slot = chooser.Pick(Weights().log().gather(2, index).Plus(values), 1);
         var chosen = torch.arange(Arity, dtype: ScalarType.Int64, device: x.device).view(1, Arity, 1).eq(slot.unsqueeze(1));
-        return torch.where(chosen, index, torch.tensor(-1L, device: x.device)).MoveToOuterDisposeScope();
+        return torch.where(chosen, index, torch.full([1], -1L, ScalarType.Int64, x.device)).MoveToOuterDisposeScope();
     }
 }

@@ -44,6 +44,7 @@ public sealed class TuckerLayer : InnerLayer
         var weights = logWeight.gather(2, unit.view(Folds, 1, batch).expand(Folds, pairs, batch)).permute(0, 2, 1);
         var outer = x.select(1, 0).unsqueeze(3).Plus(x.select(1, 1).unsqueeze(2)).view(Folds, batch, pairs);
         var pair = chooser.Pick(weights.Plus(outer), 2);
-        return torch.stack([pair.div(InputUnits, RoundingMode.floor), pair.remainder(InputUnits)], 1).MoveToOuterDisposeScope();
+        using var units = ((long)InputUnits).ToScalar();
+        return torch.stack([pair.div(units, RoundingMode.floor), pair.remainder(units)], 1).MoveToOuterDisposeScope();
     }
 }

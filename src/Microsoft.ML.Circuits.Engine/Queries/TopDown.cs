@@ -34,9 +34,9 @@ internal static class TopDown
             var spec = layer.Spec;
             var x = layer.GatherInputs([.. spec.Sources.Select(s => outputs[s])]);
             if (x.shape[2] != batch) x = x.expand(spec.Folds, spec.Arity, batch, spec.InputUnits);
-            var unit = (selected - 1L).clamp_min_(0L);
+            var unit = selected.sub(TensorArithmetic.OneInt64).clamp_min_(TensorArithmetic.ZeroInt64);
             var choice = layer.ChooseInputs(x, unit, semiring, chooser);
-            var encoded = choice.AddInPlace(1L).mul_(selected.gt(0L).unsqueeze(1));
+            var encoded = choice.add_(TensorArithmetic.OneInt64, TensorArithmetic.OneInt64).mul_(selected.gt(TensorArithmetic.ZeroInt64).unsqueeze(1));
             var concatenated = torch.zeros([spec.Plan.PaddingIndex + 1L, batch], ScalarType.Int64, device)
                 .IndexAddInPlace(0, GatherIndex(spec, device), encoded.view((long)spec.Folds * spec.Arity, batch));
             long offset = 0;

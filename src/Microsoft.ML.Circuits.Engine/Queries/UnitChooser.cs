@@ -42,7 +42,7 @@ internal sealed class GumbelChooser : UnitChooser, IDisposable
     {
         using var scope = NewDisposeScope();
         // u in [tiny, 1): −log u in (0, 87]; −log(−log u) finite. Scores of −∞ stay −∞ and are never picked.
-        var u = torch.rand(scores.shape, ScalarType.Float32, device, generator: generator).clamp_min_(1e-30);
+        var u = torch.rand(scores.shape, ScalarType.Float32, device, generator: generator).clamp_min_(TensorArithmetic.Tiny);
         var gumbel = u.log_().neg_().log_().neg_();
         return scores.Plus(gumbel).argmax(dim).MoveToOuterDisposeScope();
     }

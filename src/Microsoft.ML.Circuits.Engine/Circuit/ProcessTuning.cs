@@ -1,0 +1,73 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Microsoft.ML.Circuits;
+
+/// <summary>
+/// Process-wide settings that measured faster on Linux (docs/benchmarks.md, "CPU runtime settings"), applied once when
+/// the engine assembly is first used:
+/// <list type="bullet">
+/// <item>glibc malloc keeps freed blocks instead of returning them to the OS (<c>M_MMAP_MAX = 0</c>,
+/// <c>M_TRIM_THRESHOLD</c> maximal): libtorch frees and re-allocates the same activation buffers every training step, and
+/// glibc's default unmaps and page-faults them back each time (≈ 500,000 faults, half the step's time, at K = 64). The
+/// process then keeps its peak heap size.</item>
+/// <item>OpenMP threads wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>, unless the variable is already set): spinning
+/// workers made two threads 4–12× slower than one on a busy machine. It takes effect only if libtorch has not been
+/// loaded yet (set it yourself, before starting the process, to be sure).</item>
+/// </list>
+/// Set <c>CIRCUITS_PROCESS_TUNING=0</c> to leave the process as it is. Other systems are left alone.
+/// </summary>
+internal static class ProcessTuning
+{
+    /// <summary>The environment variable that turns the tuning off (value <c>0</c>).</summary>
+    public const string Switch = "CIRCUITS_PROCESS_TUNING";
+
+    const int TrimThreshold = -1, MmapMax = -4;
+
+    /// <summary>What was applied (for <c>bench</c> output): e.g. <c>malloc keep + OMP passive</c>, or <c>off</c>.</summary>
+    public static string Applied { get; private set; } = "not applied";
+
+#pragma warning disable CA2255 // A module initializer is the one place that runs before any tensor is allocated.
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void Apply()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Applied = "none (not Linux)";
+            return;
+        }
+        if (Environment.GetEnvironmentVariable(Switch) == "0")
+        {
+            Applied = $"off ({Switch}=0)";
+            return;
+        }
+        var parts = new List<string>();
+        try
+        {
+            if (mallopt(MmapMax, 0) == 1 && mallopt(TrimThreshold, int.MaxValue) == 1) parts.Add("malloc keeps freed memory");
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            // Not glibc (musl has no mallopt): nothing to tune.
+        }
+        try
+        {
+            // .NET's Environment.SetEnvironmentVariable does not reach native getenv on Unix; libgomp reads it there.
+            if (getenv("OMP_WAIT_POLICY") == IntPtr.Zero && setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0) parts.Add("OMP_WAIT_POLICY=PASSIVE");
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+        }
+        Applied = parts.Count == 0 ? "none" : string.Join(", ", parts);
+    }
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    static extern int mallopt(int parameter, int value);
+
+    [DllImport("libc", EntryPoint = "getenv")]
+    static extern IntPtr getenv([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int setenv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
+}
