@@ -31,9 +31,10 @@ internal static class BenchOnnxCommand
         var batch = new Option<int>("--scoring-batch-size") { Description = "Rows per call (transformer batches and InferenceSession.Run)", DefaultValueFactory = _ => 256 };
         var repeats = new Option<int>("--repeats") { Description = "Timed passes (the median is reported)", DefaultValueFactory = _ => 3 };
         var threads = new Option<int?>("--threads") { Description = "Threads for TorchSharp and for ONNX Runtime (default: TorchSharp's, all cores)" };
+        var allowSpinning = new Option<bool>("--ort-spinning") { Description = "Let ONNX Runtime's idle threads spin (its default; off here, like the engine's OpenMP tuning)" };
         var command = new Command("bench-onnx", "Rows per second: ML.NET transformer (TorchSharp) vs the exported ONNX model in ONNX Runtime and in ApplyOnnxModel.")
         {
-            rows, batch, repeats, threads,
+            rows, batch, repeats, threads, allowSpinning,
         };
         circuit.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
@@ -49,6 +50,7 @@ internal static class BenchOnnxCommand
                 TorchSharp.torch.set_num_threads(t);
             }
             int threadCount = TorchSharp.torch.get_num_threads();
+            bool spinning = result.GetValue(allowSpinning);
 
             var test = Datasets.Load("mnist").Test;
             var digits = Enumerable.Range(0, n).Select(i => new Digit { Pixels = test.Image(i % test.Count).ToArray().Select(v => (float)v).ToArray() }).ToList();
@@ -61,6 +63,9 @@ internal static class BenchOnnxCommand
                 transformer.ExportToOnnx(onnxPath);
 
                 using var sessionOptions = new SessionOptions { IntraOpNumThreads = threadCount, InterOpNumThreads = 1 };
+                // Idle intra-op threads wait passively, as the engine's process tuning makes libtorch's OpenMP threads do
+                // (spinning threads steal the cores of the other runtime and of other processes on a small machine).
+                sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
                 using var session = new InferenceSession(onnxPath, sessionOptions);
                 void TorchPass() => Drain(transformer.Transform(data), "LogLikelihood");
                 void OrtPass()
@@ -97,7 +102,7 @@ internal static class BenchOnnxCommand
                 var c = CultureInfo.InvariantCulture;
                 double torchRate = n / torchSeconds, ortRate = n / ortSeconds, applyRate = applyRows / applySeconds;
                 Console.WriteLine($"passes (s): TorchSharp {string.Join(" ", torchTimes.Select(t => t.ToString("F3", c)))}; ONNX Runtime {string.Join(" ", ortTimes.Select(t => t.ToString("F3", c)))}");
-                Console.WriteLine($"threads: {threadCount} (TorchSharp and ONNX Runtime {OrtEnv.Instance().GetVersionString()}); model {new FileInfo(onnxPath).Length / 1048576.0:F1} MB");
+                Console.WriteLine($"threads: {threadCount} (TorchSharp and ONNX Runtime {OrtEnv.Instance().GetVersionString()}, spinning {(spinning ? "on" : "off")}); model {new FileInfo(onnxPath).Length / 1048576.0:F1} MB");
                 Console.WriteLine("| circuit | parameters | rows | batch | TorchSharp transformer rows/s | ONNX Runtime rows/s | ONNX Runtime / TorchSharp | ApplyOnnxModel rows/s (row by row) |");
                 Console.WriteLine("|---|---|---|---|---|---|---|---|");
                 Console.WriteLine(string.Format(c, "| {0} {1} K={2} | {3:N0} | {4} | {5} | {6:N0} | {7:N0} | {8:F2}× | {9:N0} |", Names.Of(description.RegionGraph),
