@@ -13,6 +13,8 @@ var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., T
     OodCommand.Create(),
     SampleCommand.Create(),
     InpaintCommand.Create(),
+    ExportOnnxCommand.Create(),
+    BenchOnnxCommand.Create(),
 };
 var parsed = root.Parse(args);
 int exitCode = parsed.Invoke();

@@ -133,6 +133,32 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         return new MarginalQuery(this).Evaluate(x, missing);
     }
 
+    /// <summary>
+    /// Writes the circuit as an ONNX model (opset 17, standard operators only): input <c>pixels</c> as
+    /// <paramref name="options"/> describe (default float <c>[N, C, H, W]</c>, values 0..255), outputs
+    /// <c>log_likelihood</c> (normalised, natural log) and <c>bits_per_dimension</c>, float <c>[N]</c>, N dynamic. The
+    /// weights (after reparameterisation), the input log-probabilities and log Z are initialisers; the description is
+    /// in the model's metadata (<c>circuit_description</c>).
+    /// </summary>
+    /// <param name="stream">Where the model is written.</param>
+    /// <param name="options">The pixel input's type, shape and scale; null for the defaults.</param>
+    public void ExportToOnnx(Stream stream, Onnx.OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        Onnx.OnnxCircuitExporter.Export(this, stream, options ?? new Onnx.OnnxExportOptions());
+    }
+
+    /// <summary>Writes the circuit as an ONNX model file, atomically (see <see cref="ExportToOnnx(Stream, Onnx.OnnxExportOptions?)"/>).</summary>
+    /// <param name="path">The file to write (<c>.onnx</c>); replaced if it exists.</param>
+    /// <param name="options">The pixel input's type, shape and scale; null for the defaults.</param>
+    public void ExportToOnnx(string path, Onnx.OnnxExportOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var resolved = options ?? new Onnx.OnnxExportOptions();
+        resolved.Validate();
+        AtomicFile.Write(path, stream => Onnx.OnnxCircuitExporter.Export(this, stream, resolved));
+    }
+
     /// <summary>Applies the clamp projection to every inner layer (call after each optimiser step; no-op unless clamp).</summary>
     public void ProjectParameters()
     {

@@ -84,6 +84,9 @@ public sealed class PixelBackgroundModel
         return total;
     }
 
+    /// <summary>log q_d(v) at index d·Categories + v, d over the H·W·C values pixel-major (the ONNX exporter's table).</summary>
+    internal ReadOnlySpan<float> LogProbabilityTable => logProbabilities;
+
     const int FormatVersion = 1;
 
     internal void Save(BinaryWriter writer)

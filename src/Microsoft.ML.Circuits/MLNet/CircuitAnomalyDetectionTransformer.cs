@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Onnx;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
@@ -75,6 +76,53 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
             batch.Scores[i] = AnomalyScores.FromLogLikelihood(batch.Scores[i], batch.Pixels.AsSpan(i * size, size), d.ImageHeight, d.ImageWidth, d.Channels,
                 AnomalyScore, ComplexityCodec, Background);
     }
+
+    /// <summary>
+    /// The exported graph's <c>score</c> (this detector's anomaly score, float [N]) and <c>predicted_label</c>
+    /// (score &gt; <see cref="Threshold"/>, bool [N]). Bits per dimension and the likelihood ratio are standard operators;
+    /// input complexity needs a lossless image codec, which ONNX has not.
+    /// </summary>
+    private protected override void AddOnnxOutputs(OnnxCircuitGraph graph, Dictionary<string, string> metadata)
+    {
+        var g = graph.Graph;
+        var d = Description;
+        string score;
+        switch (AnomalyScore)
+        {
+            case AnomalyScore.BitsPerDimension:
+                score = g.Add("Identity", "anomaly", [graph.BitsPerDimension], output: OnnxScoreOutput);
+                break;
+            case AnomalyScore.LikelihoodRatio:
+            {
+                var background = Background!;
+                var table = new float[(long)d.Dimensions * d.Categories];
+                Array.Fill(table, float.NegativeInfinity);
+                var source = background.LogProbabilityTable;
+                for (int v = 0; v < d.Dimensions; v++)
+                    source.Slice(v * background.Categories, Math.Min(background.Categories, d.Categories)).CopyTo(table.AsSpan(v * d.Categories));
+                string picked = g.Add("Gather", "anomaly", [g.Constant("anomaly/background_log_probabilities", table, table.Length), graph.PixelRows], [("axis", 0L)]);
+                string backgroundLogLikelihood = g.Add("ReduceSum", "anomaly", [picked, g.Ints(0, 1)], [("keepdims", 0L)]);
+                // bpd − bpd_background = bpd + log q(x) / (ln 2 · D).
+                string scaled = g.Add("Mul", "anomaly", [backgroundLogLikelihood, g.Scalar("anomaly/inverse_ln2_dimensions", (float)(1 / (Math.Log(2) * d.Dimensions)))]);
+                score = g.Add("Add", "anomaly", [graph.BitsPerDimension, scaled], output: OnnxScoreOutput);
+                break;
+            }
+            default:
+                throw new NotSupportedException(
+                    $"The {AnomalyScore} anomaly score needs the image's compressed size ({ComplexityCodec}), which standard ONNX operators cannot compute. " +
+                    "Export a detector fitted with AnomalyScore.BitsPerDimension or AnomalyScore.LikelihoodRatio, or export the density " +
+                    "(log_likelihood, bits_per_dimension) and subtract the complexity in the host.");
+        }
+        string label = g.Add("Greater", "anomaly", [score, g.Scalar("anomaly/threshold", Threshold)], output: OnnxPredictedLabelOutput);
+        object[] batch = [OnnxGraph.BatchDimension];
+        g.AddOutput(score, OnnxElementType.Float, batch, $"Anomaly score ({AnomalyScore}); higher = more anomalous.");
+        g.AddOutput(label, OnnxElementType.Bool, batch, $"score > {Threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}.");
+        metadata["anomaly_score"] = AnomalyScore.ToString();
+        metadata["anomaly_threshold"] = Threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    internal const string OnnxScoreOutput = "score";
+    internal const string OnnxPredictedLabelOutput = "predicted_label";
 
     static VersionInfo GetVersionInfo() => new(
         modelSignature: "PCANOMAL",

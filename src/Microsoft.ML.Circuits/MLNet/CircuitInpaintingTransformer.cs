@@ -103,6 +103,12 @@ public sealed class CircuitInpaintingTransformer : CircuitTransformerBase
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(CircuitInpaintingTransformer).Assembly.FullName);
 
+    /// <summary>Refused: the exported graph is the circuit's upward pass (log-likelihoods), not this transformer's inpainting.</summary>
+    private protected override void AddOnnxOutputs(Microsoft.ML.Circuits.Onnx.OnnxCircuitGraph graph, Dictionary<string, string> metadata) =>
+        throw new NotSupportedException(
+            "The ONNX exporter writes a circuit's log-likelihood (its upward pass); inpainting is a top-down pass (MAP choices or sampling) " +
+            "that it does not write. Export the density transformer the inpainting transformer was made from.");
+
     private protected override void SaveModel(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();

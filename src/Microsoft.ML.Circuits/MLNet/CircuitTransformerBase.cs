@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Onnx;
 using Microsoft.ML.Circuits.Structure;
 using Microsoft.ML.Circuits.Training;
 using Microsoft.ML.Data;
@@ -209,6 +210,66 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
 
     /// <summary>Bits per dimension of a log-likelihood: −LL / (ln 2 · H·W·C).</summary>
     internal double BitsPerDimension(double logLikelihood) => Evaluation.BitsPerDimension(logLikelihood, Description.Dimensions);
+
+    /// <summary>
+    /// Writes the transformer as an ONNX model (opset 17, standard operators) that scores the same pixel vectors this
+    /// transformer reads: input <c>pixels</c>, float (or uint8 with <paramref name="pixelType"/>) <c>[N, C·H·W]</c> in the
+    /// transformer's channel layout, float values multiplied by its pixel scale, rounded and clipped to the categories
+    /// (NaN as a missing pixel, summed out, when the transformer allows missing pixels);
+    /// outputs <c>log_likelihood</c> and <c>bits_per_dimension</c> (and, for the anomaly detector, <c>score</c> and
+    /// <c>predicted_label</c>), N dynamic. Load it with ONNX Runtime, or in ML.NET with <c>ApplyOnnxModel</c>.
+    /// </summary>
+    /// <param name="stream">Where the model is written.</param>
+    /// <param name="pixelType">The element type of <c>pixels</c>.</param>
+    /// <exception cref="NotSupportedException">An anomaly score that standard ONNX operators cannot compute (input complexity).</exception>
+    public void ExportToOnnx(Stream stream, OnnxPixelType pixelType = OnnxPixelType.Float)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        WriteOnnx(stream, OnnxOptions(pixelType));
+    }
+
+    /// <summary>Writes the transformer as an ONNX model file, atomically (see <see cref="ExportToOnnx(Stream, OnnxPixelType)"/>).</summary>
+    /// <param name="path">The file to write (<c>.onnx</c>); replaced if it exists.</param>
+    /// <param name="pixelType">The element type of <c>pixels</c>.</param>
+    /// <exception cref="NotSupportedException">An anomaly score that standard ONNX operators cannot compute (input complexity).</exception>
+    public void ExportToOnnx(string path, OnnxPixelType pixelType = OnnxPixelType.Float)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        WriteOnnx(path, OnnxOptions(pixelType));
+    }
+
+    /// <summary>The export options that read this transformer's pixel vectors: flat, its layout, its scale.</summary>
+    internal OnnxExportOptions OnnxOptions(OnnxPixelType pixelType) => new()
+    {
+        PixelType = pixelType, Shape = OnnxPixelShape.Flat, ChannelsLast = Pixels.Layout == ChannelLayout.Interleaved,
+        PixelScale = pixelType == OnnxPixelType.Byte ? 1f : Pixels.Scale,
+        MissingPixels = pixelType == OnnxPixelType.Float && Pixels.AllowMissing,
+    };
+
+    /// <summary>Writes the model with any pixel input (the command line's <c>export-onnx</c>), with this transformer's outputs.</summary>
+    internal void WriteOnnx(Stream stream, OnnxExportOptions options)
+    {
+        var (graph, metadata) = BuildOnnx(options);
+        OnnxCircuitExporter.Write(graph.Graph, Circuit, stream, metadata);
+    }
+
+    /// <summary>As <see cref="WriteOnnx(Stream, OnnxExportOptions)"/>, atomically to a file; nothing is written if the export is refused.</summary>
+    internal void WriteOnnx(string path, OnnxExportOptions options)
+    {
+        var (graph, metadata) = BuildOnnx(options);
+        AtomicFile.Write(path, stream => OnnxCircuitExporter.Write(graph.Graph, Circuit, stream, metadata));
+    }
+
+    (OnnxCircuitGraph Graph, Dictionary<string, string> Metadata) BuildOnnx(OnnxExportOptions options)
+    {
+        var graph = OnnxCircuitExporter.Build(Circuit, options);
+        var metadata = new Dictionary<string, string> { ["input_column"] = Pixels.Name };
+        AddOnnxOutputs(graph, metadata);
+        return (graph, metadata);
+    }
+
+    /// <summary>Adds a derived transformer's outputs to its exported graph (the anomaly detector's score and label).</summary>
+    private protected virtual void AddOnnxOutputs(OnnxCircuitGraph graph, Dictionary<string, string> metadata) { }
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
