@@ -1,5 +1,9 @@
 using System.CommandLine;
+using System.Runtime.CompilerServices;
 using Circuits.Cli;
+
+// The engine's process tuning (OpenMP wait policy, malloc) must run before anything loads libtorch (--threads does).
+RuntimeHelpers.RunModuleConstructor(typeof(Microsoft.ML.Circuits.CircuitDescription).Module.ModuleHandle);
 
 var root = new RootCommand("Tensorized probabilistic circuits (Loconte et al., TMLR): train, evaluate, compress and inspect circuits.")
 {
