@@ -145,17 +145,5 @@ internal static class BenchOnnxCommand
         return values[values.Count / 2];
     }
 
-    static double Median(int repeats, Action action)
-    {
-        action();
-        var times = new List<double>();
-        for (int i = 0; i < repeats; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            action();
-            times.Add(clock.Elapsed.TotalSeconds);
-        }
-        times.Sort();
-        return times[times.Count / 2];
-    }
+    static double Median(int repeats, Action action) => BenchTransformCommand.Median(repeats, action);
 }

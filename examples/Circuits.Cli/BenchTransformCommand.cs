@@ -74,7 +74,8 @@ internal static class BenchTransformCommand
         return command;
     }
 
-    static double Median(int repeats, Action action)
+    /// <summary>Runs <paramref name="action"/> once to warm up, then <paramref name="repeats"/> times; the median seconds.</summary>
+    internal static double Median(int repeats, Action action)
     {
         action();
         var times = new List<double>();
