@@ -5,18 +5,21 @@ namespace Circuits.Cli;
 
 /// <summary>
 /// A PNG of images in a grid (SkiaSharp): cells of H×W pixels (1 channel: gray; 3 channels: RGB) scaled up by an
-/// integer factor, with a gap between cells. Hidden pixels of a masked image are drawn in a flat colour.
+/// integer factor, with a gap between cells. Values 0..N−1 of an N-category model are stretched to 0..255. Hidden
+/// pixels of a masked image are drawn in a flat colour.
 /// </summary>
 internal sealed class ImageGrid
 {
     readonly int height, width, channels, rows, columns, scale;
+    readonly byte[] levels;
     const int Gap = 2;
     static readonly SKColor Background = new(255, 255, 255);
     static readonly SKColor Hidden = new(40, 90, 200);
     readonly SKBitmap bitmap;
 
-    public ImageGrid(int rows, int columns, int height, int width, int channels)
+    public ImageGrid(int rows, int columns, int height, int width, int channels, int categories = 256)
     {
+        levels = Enumerable.Range(0, 256).Select(v => (byte)Math.Min(255, (int)Math.Round(v * 255.0 / Math.Max(1, categories - 1)))).ToArray();
         if (channels is not (1 or 3))
             throw new ArgumentException($"Only grayscale (1 channel) and RGB (3 channels) images can be drawn; this model has {channels} channels.");
         (this.rows, this.columns, this.height, this.width, this.channels) = (rows, columns, height, width, channels);
@@ -36,8 +39,8 @@ internal sealed class ImageGrid
             {
                 int d = r * width + c;
                 SKColor color = hidden is not null && hidden[d] ? Hidden
-                    : channels == 1 ? new SKColor(image[d], image[d], image[d])
-                    : new SKColor(image[d * 3], image[d * 3 + 1], image[d * 3 + 2]);
+                    : channels == 1 ? new SKColor(levels[image[d]], levels[image[d]], levels[image[d]])
+                    : new SKColor(levels[image[d * 3]], levels[image[d * 3 + 1]], levels[image[d * 3 + 2]]);
                 for (int y = 0; y < scale; y++)
                     for (int x = 0; x < scale; x++)
                         bitmap.SetPixel(left + c * scale + x, top + r * scale + y, color);

@@ -47,7 +47,7 @@ internal static class InpaintCommand
             var d = model.Description;
             var test = data.Load(result, result.GetValue(dataset)!, d).Test;
             if (first + n > test.Count) throw new ArgumentException($"--start {first} + --n {n} is past the {test.Count} test images.");
-            var grid = new ImageGrid(n, 3 + s, d.ImageHeight, d.ImageWidth, d.Channels);
+            var grid = new ImageGrid(n, 3 + s, d.ImageHeight, d.ImageWidth, d.Channels, d.Categories);
 
             using var scope = NewDisposeScope();
             using var _ = torch.no_grad();

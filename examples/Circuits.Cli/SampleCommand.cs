@@ -35,7 +35,7 @@ internal static class SampleCommand
             using var model = ModelFiles.Load(result.GetValue(modelPath)!, target);
             var d = model.Description;
             int rows = (n + perRow - 1) / perRow;
-            var grid = new ImageGrid(rows, Math.Min(n, perRow), d.ImageHeight, d.ImageWidth, d.Channels);
+            var grid = new ImageGrid(rows, Math.Min(n, perRow), d.ImageHeight, d.ImageWidth, d.Channels, d.Categories);
 
             using var scope = NewDisposeScope();
             var samples = new SamplingQuery(model.Circuit).Sample(n, result.GetValue(seed));

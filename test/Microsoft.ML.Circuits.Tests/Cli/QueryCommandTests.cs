@@ -102,4 +102,27 @@ public sealed class QueryCommandTests
         Assert.IsGreaterThan(Ll(full.Output), Ll(masked.Output), "half the pixels are more likely than all of them");
         Assert.AreEqual(-Ll(masked.Output) / (Math.Log(2) * 392), Bpd(masked.Output), 1e-3, "bits per observed dimension");
     }
+
+    [TestMethod]
+    public void PicturesOfAModelWithFewCategoriesUseTheWholeGrayRange()
+    {
+        // A 4-category model whose pixels are almost surely 2: drawn as 2/3 of white (170), not as 2/255.
+        var description = new CircuitDescription { ImageHeight = 4, ImageWidth = 4, Categories = 4, RegionGraph = RegionGraphKind.QuadTree, Units = 2 };
+        using var circuit = new TensorizedCircuit(description, seed: 1);
+        using (TorchSharp.torch.no_grad())
+        {
+            circuit.Input.Logits.fill_(-20f);
+            circuit.Input.Logits.select(2, 2).fill_(20f);
+        }
+        circuit.MarkParametersChanged();
+        var ml = new MLContext();
+        string zip = Path.Combine(folder, "four-categories.zip");
+        using (var transformer = ProbabilisticCircuitTransformer.FromModel(ml, new CircuitModel(circuit)))
+            CircuitModelFile.Save(ml, transformer, zip);
+        string png = Path.Combine(folder, "four.png");
+        var (code, _, error) = Run("sample", "--model-path", zip, "--n", "1", "--output", png);
+        Assert.AreEqual(0, code, error);
+        using var bitmap = SKBitmap.Decode(png);
+        Assert.AreEqual(new SKColor(170, 170, 170), bitmap.GetPixel(2 + 10, 2 + 10), "value 2 of 4 categories is drawn as 170");
+    }
 }
