@@ -191,6 +191,21 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
         return gathered.view(Plan.InputRows.Length, inputRegionArity, batch, Plan.InputUnits).sum(1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The transpose of <see cref="InputRegions"/> for integer choices: input regions (R, B) → the input layer's rows
+    /// (D·P, B), each pixel row of a region receiving the region's value (the top-down pass: a region's unit k is unit
+    /// k of each of its pixels).
+    /// </summary>
+    internal Tensor InputRowsOf(Tensor regions)
+    {
+        if (inputRegionGather is null) return regions.alias();
+        using var scope = NewDisposeScope();
+        long rows = (long)Plan.Variables * Plan.Replicas;
+        var spread = regions.repeat_interleave(inputRegionArity, 0);
+        var padded = torch.zeros([rows + 1, regions.shape[1]], regions.dtype, regions.device).IndexAddInPlace(0, inputRegionGather, spread);
+        return padded.narrow(0, 0, rows).MoveToOuterDisposeScope();
+    }
+
     static bool SameDevice(Device a, Device b) => a.type == b.type && Math.Max(a.index, 0) == Math.Max(b.index, 0);
 
     /// <summary>Checks shape, type and device of a batch (no host synchronisation).</summary>

@@ -59,6 +59,9 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     /// <summary>The name of the kernel that computes this layer (<c>managed</c> unless a native kernel serves it).</summary>
     public string KernelName => kernel.Name;
 
+    /// <summary>The gather index (F·H, int64) on the layer's device: slot → row of the concatenated sources.</summary>
+    internal Tensor GatherIndex => gather;
+
     /// <summary>(F, H) booleans, true at real inputs; null when no fold is padded.</summary>
     private protected Tensor? Mask { get; }
 

@@ -38,7 +38,7 @@ internal static class TopDown
             var choice = layer.ChooseInputs(x, unit, semiring, chooser);
             var encoded = choice.add_(TensorArithmetic.OneInt64, TensorArithmetic.OneInt64).mul_(selected.gt(TensorArithmetic.ZeroInt64).unsqueeze(1));
             var concatenated = torch.zeros([spec.Plan.PaddingIndex + 1L, batch], ScalarType.Int64, device)
-                .IndexAddInPlace(0, GatherIndex(spec, device), encoded.view((long)spec.Folds * spec.Arity, batch));
+                .IndexAddInPlace(0, layer.GatherIndex, encoded.view((long)spec.Folds * spec.Arity, batch));
             long offset = 0;
             for (int s = 0; s < spec.Sources.Length; s++)
             {
@@ -48,7 +48,7 @@ internal static class TopDown
                 offset += folds;
             }
         }
-        var rows = InputRows(circuit, chosen[0] ?? throw new InvalidOperationException("The top-down pass reached no input region."), batch);
+        var rows = circuit.InputRowsOf(chosen[0] ?? throw new InvalidOperationException("The top-down pass reached no input region."));
         return circuit.Input.ChooseValues(rows, chooser).MoveToOuterDisposeScope();
     }
 
@@ -64,18 +64,5 @@ internal static class TopDown
         var evaluation = circuit.Evaluate(inputs, semiring);
         var values = Run(circuit, evaluation, x.shape[0], semiring, chooser);
         return torch.where(missing.unsqueeze(2), values, x).MoveToOuterDisposeScope();
-    }
-
-    static Tensor GatherIndex(Structure.LayerSpec spec, Device device) =>
-        torch.tensor(spec.Gather.Select(i => (long)i).ToArray(), device: device);
-
-    /// <summary>Input regions (R, B) → the rows of the input layer (D·P, B): each pixel of a region takes its unit.</summary>
-    static Tensor InputRows(TensorizedCircuit circuit, Tensor regions, long batch)
-    {
-        var plan = circuit.Plan;
-        var regionOfRow = plan.InputRows.SelectMany((rows, r) => rows.Select(_ => (long)r)).ToArray();
-        var row = plan.InputRows.SelectMany(rows => rows.Select(i => (long)i)).ToArray();
-        return torch.zeros([(long)plan.Variables * plan.Replicas, batch], ScalarType.Int64, circuit.Device)
-            .IndexAddInPlace(0, torch.tensor(row, device: circuit.Device), regions.index_select(0, torch.tensor(regionOfRow, device: circuit.Device)));
     }
 }

@@ -106,10 +106,7 @@ public static class ProbabilisticCircuitCatalog
     static CircuitInpaintingTransformer CreateInpainter(TransformsCatalog catalog, CircuitTransformerBase circuit, string outputColumnName,
         InpaintingMethod method, int seed)
     {
-        using var copy = new MemoryStream();
-        circuit.Model.Save(copy);
-        copy.Position = 0;
-        var model = CircuitModel.Load(copy, circuit.Circuit.Device, "the circuit to inpaint with");
+        var model = circuit.Model.CopyTo(circuit.Circuit.Device);
         return new CircuitInpaintingTransformer(CatalogUtils.GetEnvironment(catalog), model, circuit.InputColumnName, outputColumnName,
             circuit.Pixels.Layout, circuit.Pixels.Scale, circuit.ScoringBatchSize, method, seed);
     }
