@@ -40,10 +40,7 @@ internal static class BenchOnnxCommand
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
-            if (description.ImageHeight != 28 || description.ImageWidth != 28 || description.Channels != 1)
-                throw new ArgumentException("bench-onnx scores the 28×28 MNIST sample: use --dataset mnist.", "--dataset");
-            int n = result.GetValue(rows), b = result.GetValue(batch), r = result.GetValue(repeats);
-            if (n < 1 || b < 1 || r < 1) throw new ArgumentException("--rows, --scoring-batch-size and --repeats must be at least 1.");
+            var (n, b, r) = BenchTransformCommand.CheckRows("bench-onnx", description, result.GetValue(rows), result.GetValue(batch), result.GetValue(repeats));
             if (result.GetValue(threads) is { } t)
             {
                 if (t < 1) throw new ArgumentException($"--threads must be at least 1, got {t}.");

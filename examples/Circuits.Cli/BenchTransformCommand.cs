@@ -42,10 +42,7 @@ internal static class BenchTransformCommand
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
-            if (description.ImageHeight != 28 || description.ImageWidth != 28 || description.Channels != 1)
-                throw new ArgumentException("bench-transform scores the 28×28 MNIST sample: use --dataset mnist.", "--dataset");
-            int n = result.GetValue(rows), b = result.GetValue(batch), r = result.GetValue(repeats);
-            if (n < 1 || b < 1 || r < 1) throw new ArgumentException("--rows, --scoring-batch-size and --repeats must be at least 1.");
+            var (n, b, r) = CheckRows("bench-transform", description, result.GetValue(rows), result.GetValue(batch), result.GetValue(repeats));
             var device = devices.Resolve(result);
             Memory.RequireTrainingFits(description, 1, device);
             var test = Datasets.Load("mnist").Test;
@@ -72,6 +69,15 @@ internal static class BenchTransformCommand
                 description.Units, transformer.ParameterCount.Total, n, b, n / transformSeconds, engineRows / engineSeconds));
         }));
         return command;
+    }
+
+    /// <summary>The checks the scoring benchmarks share: a 28×28 grayscale circuit (they score the MNIST sample) and positive counts.</summary>
+    internal static (int Rows, int Batch, int Repeats) CheckRows(string command, CircuitDescription description, int rows, int batch, int repeats)
+    {
+        if (description.ImageHeight != 28 || description.ImageWidth != 28 || description.Channels != 1)
+            throw new ArgumentException($"{command} scores the 28×28 MNIST sample: use --dataset mnist.", "--dataset");
+        if (rows < 1 || batch < 1 || repeats < 1) throw new ArgumentException("--rows, --scoring-batch-size and --repeats must be at least 1.");
+        return (rows, batch, repeats);
     }
 
     /// <summary>Runs <paramref name="action"/> once to warm up, then <paramref name="repeats"/> times; the median seconds.</summary>

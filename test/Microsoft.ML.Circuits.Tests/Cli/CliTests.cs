@@ -10,12 +10,15 @@ namespace Microsoft.ML.Circuits.Tests.Cli;
 public sealed class CliTests
 {
     /// <summary>Runs the command line as a separate process: exit code, standard output, standard error.</summary>
-    internal static (int ExitCode, string Output, string Error) Run(params string[] args)
+    internal static (int ExitCode, string Output, string Error) Run(params string[] args) =>
+        RunDll(typeof(CliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CircuitsCli").Value!, args);
+
+    /// <summary>Runs a built program (<paramref name="dll"/>) with <c>dotnet</c> as a separate process: exit code, standard output, standard error.</summary>
+    internal static (int ExitCode, string Output, string Error) RunDll(string dll, params string[] args)
     {
-        string cli = typeof(CliTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CircuitsCli").Value!;
-        Assert.IsTrue(File.Exists(cli), $"{cli} was not built");
+        Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(cli);
+        start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();

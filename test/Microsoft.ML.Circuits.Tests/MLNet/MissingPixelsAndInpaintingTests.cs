@@ -222,11 +222,5 @@ public sealed class MissingPixelsAndInpaintingTests
         [VectorType(12)] public float[] Pixels { get; set; } = [];
     }
 
-    static CircuitModel Copy(CircuitTransformerBase transformer)
-    {
-        var stream = new MemoryStream();
-        transformer.Model.Save(stream);
-        stream.Position = 0;
-        return CircuitModel.Load(stream);
-    }
+    static CircuitModel Copy(CircuitTransformerBase transformer) => transformer.Model.CopyTo(torch.CPU);
 }

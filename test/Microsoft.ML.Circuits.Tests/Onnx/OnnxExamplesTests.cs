@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using Microsoft.ML.Circuits.Tests.MLNet;
 
@@ -13,18 +12,7 @@ public sealed class OnnxExamplesTests
 {
     static string Example(string key) => typeof(OnnxExamplesTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
 
-    static (int ExitCode, string Output, string Error) Run(string dll, params string[] args)
-    {
-        Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(dll);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result, error);
-    }
+    static (int ExitCode, string Output, string Error) Run(string dll, params string[] args) => Cli.CliTests.RunDll(dll, args);
 
     static string ExportSmallModel(out double meanLogLikelihood)
     {

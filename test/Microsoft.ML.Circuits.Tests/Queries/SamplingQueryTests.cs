@@ -71,11 +71,25 @@ public sealed class SamplingQueryTests
         return (statistic, critical);
     }
 
+    /// <summary>
+    /// True when enumerated image <paramref name="image"/> (values in <paramref name="all"/>, <paramref name="width"/>
+    /// per image) equals evidence row <paramref name="row"/> of <paramref name="evidence"/> at every value whose pixel
+    /// is not <paramref name="isMissing"/>(value index).
+    /// </summary>
+    static bool AgreesWithEvidence(long[] all, long image, long[] evidence, int row, Func<int, bool> isMissing, int width)
+    {
+        for (int v = 0; v < width; v++)
+            if (!isMissing(v) && all[image * width + v] != evidence[(long)row * width + v]) return false;
+        return true;
+    }
+
     [TestMethod]
     [DynamicData(nameof(Cases))]
-    public void SamplesFollowTheExactDistribution(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization)
+    public void SamplesFollowTheExactDistribution(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization) =>
+        CheckSamplesFollowTheExactDistribution(Describe(graph, layer, reparameterization));
+
+    static void CheckSamplesFollowTheExactDistribution(CircuitDescription description)
     {
-        var description = Describe(graph, layer, reparameterization);
         using var scope = NewDisposeScope();
         using var _ = torch.no_grad();
         using var circuit = new TensorizedCircuit(description, seed: 7);
@@ -90,9 +104,11 @@ public sealed class SamplingQueryTests
 
     [TestMethod]
     [DynamicData(nameof(Cases))]
-    public void ConditionalSamplesFollowTheExactConditional(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization)
+    public void ConditionalSamplesFollowTheExactConditional(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization) =>
+        CheckConditionalSamplesFollowTheExactConditional(Describe(graph, layer, reparameterization));
+
+    static void CheckConditionalSamplesFollowTheExactConditional(CircuitDescription description)
     {
-        var description = Describe(graph, layer, reparameterization);
         using var scope = NewDisposeScope();
         using var _ = torch.no_grad();
         using var circuit = new TensorizedCircuit(description, seed: 8);
@@ -110,10 +126,7 @@ public sealed class SamplingQueryTests
         var conditional = new double[logP.Length];
         for (int i = 0; i < logP.Length; i++)
         {
-            bool consistent = true;
-            for (int v = 0; v < width && consistent; v++)
-                if (!missingRow[v / description.Channels] && allValues[(long)i * width + v] != evidence[v]) consistent = false;
-            conditional[i] = consistent ? Math.Exp(logP[i]) : 0;
+            conditional[i] = AgreesWithEvidence(allValues, i, evidence, 0, v => missingRow[v / description.Channels], width) ? Math.Exp(logP[i]) : 0;
         }
         double total = conditional.Sum();
         for (int i = 0; i < conditional.Length; i++) conditional[i] /= total;
@@ -130,9 +143,11 @@ public sealed class SamplingQueryTests
 
     [TestMethod]
     [DynamicData(nameof(Cases))]
-    public void MapCompletionReachesTheBruteForceMaximumOfTheMaxProductCircuit(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization)
+    public void MapCompletionReachesTheBruteForceMaximumOfTheMaxProductCircuit(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization) =>
+        CheckMapCompletionReachesTheBruteForceMaximumOfTheMaxProductCircuit(Describe(graph, layer, reparameterization));
+
+    static void CheckMapCompletionReachesTheBruteForceMaximumOfTheMaxProductCircuit(CircuitDescription description)
     {
-        var description = Describe(graph, layer, reparameterization);
         using var scope = NewDisposeScope();
         using var _ = torch.no_grad();
         using var circuit = new TensorizedCircuit(description, seed: 9);
@@ -156,18 +171,29 @@ public sealed class SamplingQueryTests
         {
             double best = double.NegativeInfinity;
             for (long i = 0; i < values.Length; i++)
-            {
-                bool consistent = true;
-                for (int v = 0; v < width && consistent; v++)
-                    if (!ms[b * d + v / description.Channels] && allValues[i * width + v] != xs[b * width + v]) consistent = false;
-                if (consistent) best = Math.Max(best, values[i]);
-            }
+                if (AgreesWithEvidence(allValues, i, xs, b, v => ms[b * d + v / description.Channels], width)) best = Math.Max(best, values[i]);
             for (int v = 0; v < width; v++)
                 if (!ms[b * d + v / description.Channels])
                     Assert.AreEqual(xs[b * width + v], cs[b * width + v], $"{description}, image {b}: an observed pixel changed");
             Assert.AreEqual(best, completedValues[b], 1e-4 * Math.Max(1, Math.Abs(best)),
                 $"{description}, image {b}: the completion's max-product value {completedValues[b]} vs the brute-force maximum {best}");
         }
+    }
+
+    /// <summary>
+    /// Poon–Domingos with delta 2 on 4×2 images: input regions of 2×2 pixels, so a region's chosen unit must reach each
+    /// of its pixels (the other cases have one-pixel input regions).
+    /// </summary>
+    [TestMethod]
+    [DataRow(LayerKind.CP)]
+    [DataRow(LayerKind.Tucker)]
+    [DataRow(LayerKind.CPXS)]
+    public void MultiPixelInputRegionsSampleAndCompleteExactly(LayerKind layer)
+    {
+        var description = Tiny(RegionGraphKind.PoonDomingos, layer, 4, 2, 1, 2, freeze: MixingFreeze.None) with { PoonDomingosDelta = 2 };
+        CheckSamplesFollowTheExactDistribution(description);
+        CheckConditionalSamplesFollowTheExactConditional(description);
+        CheckMapCompletionReachesTheBruteForceMaximumOfTheMaxProductCircuit(description);
     }
 
     [TestMethod]
