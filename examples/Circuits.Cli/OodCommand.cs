@@ -30,7 +30,7 @@ internal static class OodCommand
         };
         var data = new DataOptions();
         var oodDataDir = new Option<string?>("--ood-data-dir") { Description = "Data folder of the OOD dataset (default: its default folder)" };
-        var score = new Option<string>("--score") { Description = "all | bits-per-dimension | input-complexity | likelihood-ratio", DefaultValueFactory = _ => "all" };
+        var score = new Option<string>("--score") { Description = "all | bits-per-dimension | input-complexity | likelihood-ratio | local-likelihood-ratio", DefaultValueFactory = _ => "all" };
         var codec = new Option<string>("--codec") { Description = "Codec of input-complexity: png | webp | deflate | brotli | all (default: the library's default, deflate)", DefaultValueFactory = _ => "deflate" };
         var mutationRate = new Option<double>("--background-mutation-rate")
         {
@@ -96,9 +96,9 @@ internal static class OodCommand
 
             var inLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, inTest, batch);
             var oodLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, ood, batch);
-            PixelBackgroundModel? background = scores.Contains(AnomalyScore.LikelihoodRatio)
-                ? PixelBackgroundModel.Fit(inSplits.Train, rate, Math.Min(d.Categories, 256))
-                : null;
+            int categories = Math.Min(d.Categories, 256);
+            var pixelBackground = scores.Contains(AnomalyScore.LikelihoodRatio) ? PixelBackgroundModel.Fit(inSplits.Train, rate, categories) : null;
+            var localBackground = scores.Contains(AnomalyScore.LocalLikelihoodRatio) ? LocalPixelModel.Fit(inSplits.Train, categories) : null;
             foreach (var kind in scores)
             {
                 foreach (var k in kind == AnomalyScore.InputComplexity ? codecs : [AnomalyScores.DefaultCodec])
@@ -110,6 +110,7 @@ internal static class OodCommand
                         _ => kind.ToString(),
                     };
                     clock.Restart();
+                    BackgroundModel? background = kind == AnomalyScore.LikelihoodRatio ? pixelBackground : localBackground;
                     var inScores = AnomalyScores.FromLogLikelihoods(inLl, inTest, kind, k, background);
                     var oodScores = AnomalyScores.FromLogLikelihoods(oodLl, ood, kind, k, background);
                     Row(label, inScores, oodScores, clock.Elapsed.TotalMicroseconds / (inTest.Count + ood.Count));
@@ -130,7 +131,7 @@ internal static class OodCommand
         string key = value.Replace("-", "").Replace("_", "");
         foreach (var kind in Enum.GetValues<AnomalyScore>())
             if (kind.ToString().Equals(key, StringComparison.OrdinalIgnoreCase)) return [kind];
-        throw new ArgumentException($"Unknown --score '{value}'; expected all, bits-per-dimension, input-complexity or likelihood-ratio.");
+        throw new ArgumentException($"Unknown --score '{value}'; expected all, bits-per-dimension, input-complexity, likelihood-ratio or local-likelihood-ratio.");
     }
 
     static ComplexityCodec[] ParseCodecs(string value) => value.ToLowerInvariant() switch

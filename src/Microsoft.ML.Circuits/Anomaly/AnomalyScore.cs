@@ -27,4 +27,14 @@ public enum AnomalyScore
     /// perturbation (see <see cref="PixelBackgroundModel"/>).
     /// </summary>
     LikelihoodRatio,
+
+    /// <summary>
+    /// Likelihood ratio against a model of local statistics, (−log₂ p(x) + log₂ p_local(x)) / D: the background is a
+    /// <see cref="LocalPixelModel"/> fitted to the same training images — each value given its quantised causal
+    /// neighbours, the same at every position, averaged with a value histogram. It divides out what makes an image simple
+    /// or complex (as <see cref="InputComplexity"/> does with a generic codec, but with a codec fitted to the data) and
+    /// keeps what only the circuit models: layout. The best score across the out-of-distribution benchmark in
+    /// <c>docs/benchmarks.md</c>, and the default.
+    /// </summary>
+    LocalLikelihoodRatio,
 }

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Circuits;
 public static class AnomalyScores
 {
     /// <summary>The score the anomaly trainer uses unless told otherwise (the best across the benchmark in <c>docs/benchmarks.md</c>).</summary>
-    public const AnomalyScore DefaultScore = AnomalyScore.InputComplexity;
+    public const AnomalyScore DefaultScore = AnomalyScore.LocalLikelihoodRatio;
 
     /// <summary>The codec <see cref="AnomalyScore.InputComplexity"/> uses unless told otherwise (chosen by measurement, <c>docs/benchmarks.md</c>).</summary>
     public const ComplexityCodec DefaultCodec = ComplexityCodec.Deflate;
@@ -20,10 +20,11 @@ public static class AnomalyScores
     /// <param name="images">The images (quantised bytes).</param>
     /// <param name="score">Which score.</param>
     /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/> (ignored by the other scores).</param>
-    /// <param name="background">The background model of <see cref="AnomalyScore.LikelihoodRatio"/> (required by it, ignored by the others).</param>
+    /// <param name="background">The background model: a <see cref="PixelBackgroundModel"/> for <see cref="AnomalyScore.LikelihoodRatio"/>, a
+    /// <see cref="LocalPixelModel"/> for <see cref="AnomalyScore.LocalLikelihoodRatio"/> (required by those, ignored by the others).</param>
     /// <param name="batchSize">Images per circuit evaluation.</param>
     public static double[] Compute(TensorizedCircuit circuit, ImageDataset images, AnomalyScore score, ComplexityCodec codec = DefaultCodec,
-        PixelBackgroundModel? background = null, int batchSize = 512)
+        BackgroundModel? background = null, int batchSize = 512)
     {
         ArgumentNullException.ThrowIfNull(circuit);
         ArgumentNullException.ThrowIfNull(images);
@@ -40,9 +41,9 @@ public static class AnomalyScores
     /// <param name="images">The images that were scored.</param>
     /// <param name="score">Which score.</param>
     /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/>.</param>
-    /// <param name="background">The background model of <see cref="AnomalyScore.LikelihoodRatio"/>.</param>
+    /// <param name="background">The background model of a likelihood-ratio score (see <see cref="Compute"/>).</param>
     public static double[] FromLogLikelihoods(IReadOnlyList<double> logLikelihoods, ImageDataset images, AnomalyScore score,
-        ComplexityCodec codec = DefaultCodec, PixelBackgroundModel? background = null)
+        ComplexityCodec codec = DefaultCodec, BackgroundModel? background = null)
     {
         ArgumentNullException.ThrowIfNull(logLikelihoods);
         ArgumentNullException.ThrowIfNull(images);
@@ -70,16 +71,19 @@ public static class AnomalyScores
     }
 
     /// <summary>Throws when the score cannot be computed with these settings.</summary>
-    internal static void Check(AnomalyScore score, ComplexityCodec codec, PixelBackgroundModel? background, int height, int width, int channels)
+    internal static void Check(AnomalyScore score, ComplexityCodec codec, BackgroundModel? background, int height, int width, int channels)
     {
         if (!Enum.IsDefined(score))
             throw new ArgumentOutOfRangeException(nameof(score), score, $"Unknown anomaly score; expected one of: {string.Join(", ", Enum.GetNames<AnomalyScore>())}.");
         if (score == AnomalyScore.InputComplexity && !Enum.IsDefined(codec))
             throw new ArgumentOutOfRangeException(nameof(codec), codec, $"Unknown complexity codec; expected one of: {string.Join(", ", Enum.GetNames<ComplexityCodec>())}.");
-        if (score == AnomalyScore.LikelihoodRatio)
+        if (score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio)
         {
+            string needed = score == AnomalyScore.LikelihoodRatio ? nameof(PixelBackgroundModel) : nameof(LocalPixelModel);
             if (background is null)
-                throw new ArgumentException("The LikelihoodRatio score needs a background model: fit one with PixelBackgroundModel.Fit on the training images.", nameof(background));
+                throw new ArgumentException($"The {score} score needs a background model: fit one with {needed}.Fit on the training images.", nameof(background));
+            if (score == AnomalyScore.LikelihoodRatio ? background is not PixelBackgroundModel : background is not LocalPixelModel)
+                throw new ArgumentException($"The {score} score needs a {needed} as its background, not a {background.GetType().Name}.", nameof(background));
             if (background.Height != height || background.Width != width || background.Channels != channels)
                 throw new ArgumentException(
                     $"The background model is for {background.Height}×{background.Width}×{background.Channels} images but the circuit models {height}×{width}×{channels}.", nameof(background));
@@ -88,7 +92,7 @@ public static class AnomalyScores
 
     /// <summary>One image's score from its natural-log likelihood; the image is the quantised pixel vector that was scored.</summary>
     internal static double FromLogLikelihood(double logLikelihood, ReadOnlySpan<byte> image, int height, int width, int channels,
-        AnomalyScore score, ComplexityCodec codec, PixelBackgroundModel? background)
+        AnomalyScore score, ComplexityCodec codec, BackgroundModel? background)
     {
         int dimensions = height * width * channels;
         double bpd = Evaluation.BitsPerDimension(logLikelihood, dimensions);
@@ -96,7 +100,7 @@ public static class AnomalyScores
         {
             AnomalyScore.BitsPerDimension => bpd,
             AnomalyScore.InputComplexity => bpd - ComplexityBitsPerDimension(image, height, width, channels, codec),
-            AnomalyScore.LikelihoodRatio => bpd - Evaluation.BitsPerDimension(background!.LogLikelihood(image), dimensions),
+            AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio => bpd - Evaluation.BitsPerDimension(background!.LogLikelihood(image), dimensions),
             _ => throw new ArgumentOutOfRangeException(nameof(score), score, "Unknown anomaly score."),
         };
     }

@@ -9,27 +9,16 @@ namespace Microsoft.ML.Circuits;
 /// in expectation, so the fit is exact and deterministic: q_d(v) = (1 − μ)·n_d(v)/N + μ/256. It captures the
 /// population-level statistics (which pixels are usually dark, which bright) that the likelihood ratio divides out.
 /// </summary>
-public sealed class PixelBackgroundModel
+public sealed class PixelBackgroundModel : BackgroundModel
 {
     readonly float[] logProbabilities;
 
     PixelBackgroundModel(int height, int width, int channels, int categories, double mutationRate, float[] logProbabilities)
+        : base(height, width, channels, categories)
     {
-        Height = height; Width = width; Channels = channels; Categories = categories; MutationRate = mutationRate;
+        MutationRate = mutationRate;
         this.logProbabilities = logProbabilities;
     }
-
-    /// <summary>Image height.</summary>
-    public int Height { get; }
-
-    /// <summary>Image width.</summary>
-    public int Width { get; }
-
-    /// <summary>Channels per pixel.</summary>
-    public int Channels { get; }
-
-    /// <summary>Values per pixel channel (256 for bytes).</summary>
-    public int Categories { get; }
 
     /// <summary>The perturbation rate μ the model was fitted with.</summary>
     public double MutationRate { get; }
@@ -69,18 +58,11 @@ public sealed class PixelBackgroundModel
     }
 
     /// <summary>The natural-log likelihood of one image (H·W·C bytes, pixel-major as <see cref="ImageDataset"/> holds them).</summary>
-    public double LogLikelihood(ReadOnlySpan<byte> image)
+    public override double LogLikelihood(ReadOnlySpan<byte> image)
     {
-        int size = Height * Width * Channels;
-        if (image.Length != size)
-            throw new ArgumentException($"The image has {image.Length} values; the background model is for {Height}×{Width}×{Channels} = {size}.", nameof(image));
+        CheckImage(image);
         double total = 0;
-        for (int d = 0; d < size; d++)
-        {
-            if (image[d] >= Categories)
-                throw new ArgumentException($"Value {d} of the image is {image[d]}, outside 0..{Categories - 1}.", nameof(image));
-            total += logProbabilities[d * Categories + image[d]];
-        }
+        for (int d = 0; d < image.Length; d++) total += logProbabilities[d * Categories + image[d]];
         return total;
     }
 
@@ -89,7 +71,7 @@ public sealed class PixelBackgroundModel
 
     const int FormatVersion = 1;
 
-    internal void Save(BinaryWriter writer)
+    internal override void Save(BinaryWriter writer)
     {
         writer.Write(FormatVersion);
         writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories); writer.Write(MutationRate);

@@ -25,13 +25,19 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     /// <summary>Adds the score kind and the complexity codec after the threshold, and the background model stream.</summary>
     internal const uint VersionWithScore = 0x00010002;
 
+    /// <summary>
+    /// Same layout; adds <see cref="AnomalyScore.LocalLikelihoodRatio"/>, whose background stream holds a
+    /// <see cref="LocalPixelModel"/>. Readers of 0x00010002 do not know that score, so they are told the zip is newer.
+    /// </summary>
+    internal const uint VersionWithLocalBackground = 0x00010003;
+
     internal const string BackgroundStreamName = "Background.bin";
 
     readonly AnomalyColumns outputs;
 
     internal CircuitAnomalyDetectionTransformer(IHostEnvironment env, CircuitModel model, string inputColumnName, string scoreColumnName,
         string predictedLabelColumnName, float threshold, ChannelLayout layout, float pixelScale, int scoringBatchSize,
-        AnomalyScore score, ComplexityCodec codec, PixelBackgroundModel? background)
+        AnomalyScore score, ComplexityCodec codec, BackgroundModel? background)
         : base(env, nameof(CircuitAnomalyDetectionTransformer), model, inputColumnName, layout, pixelScale, scoringBatchSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(scoreColumnName);
@@ -42,7 +48,7 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         Threshold = threshold;
         AnomalyScore = score;
         ComplexityCodec = codec;
-        Background = score == AnomalyScore.LikelihoodRatio ? background : null;
+        Background = score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio ? background : null;
         outputs = new AnomalyColumns(this, scoreColumnName, predictedLabelColumnName);
     }
 
@@ -55,8 +61,12 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     /// <summary>The codec of <see cref="AnomalyScore.InputComplexity"/> (stored, but unused by the other scores).</summary>
     public ComplexityCodec ComplexityCodec { get; }
 
-    /// <summary>The background model of <see cref="AnomalyScore.LikelihoodRatio"/>; null for the other scores.</summary>
-    public PixelBackgroundModel? Background { get; }
+    /// <summary>
+    /// The background model of a likelihood-ratio score (a <see cref="PixelBackgroundModel"/> for
+    /// <see cref="AnomalyScore.LikelihoodRatio"/>, a <see cref="LocalPixelModel"/> for
+    /// <see cref="AnomalyScore.LocalLikelihoodRatio"/>); null for the other scores.
+    /// </summary>
+    public BackgroundModel? Background { get; }
 
     /// <summary>The score column's name.</summary>
     public string ScoreColumnName => outputs.Score;
@@ -79,8 +89,8 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
 
     /// <summary>
     /// The exported graph's <c>score</c> (this detector's anomaly score, float [N]) and <c>predicted_label</c>
-    /// (score &gt; <see cref="Threshold"/>, bool [N]). Bits per dimension and the likelihood ratio are standard operators;
-    /// input complexity needs a lossless image codec, which ONNX has not.
+    /// (score &gt; <see cref="Threshold"/>, bool [N]). Bits per dimension and both likelihood ratios are standard
+    /// operators; input complexity needs a lossless image codec, which ONNX has not.
     /// </summary>
     private protected override void AddOnnxOutputs(OnnxCircuitGraph graph, Dictionary<string, string> metadata)
     {
@@ -94,7 +104,7 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
                 break;
             case AnomalyScore.LikelihoodRatio:
             {
-                var background = Background!;
+                var background = (PixelBackgroundModel)Background!;
                 var table = new float[(long)d.Dimensions * d.Categories];
                 Array.Fill(table, float.NegativeInfinity);
                 var source = background.LogProbabilityTable;
@@ -107,10 +117,13 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
                 score = g.Add("Add", "anomaly", [graph.BitsPerDimension, scaled], output: OnnxScoreOutput);
                 break;
             }
+            case AnomalyScore.LocalLikelihoodRatio:
+                score = g.Add("Add", "anomaly", [graph.BitsPerDimension, LocalBackgroundTerm(graph, (LocalPixelModel)Background!)], output: OnnxScoreOutput);
+                break;
             default:
                 throw new NotSupportedException(
                     $"The {AnomalyScore} anomaly score needs the image's compressed size ({ComplexityCodec}), which standard ONNX operators cannot compute. " +
-                    "Export a detector fitted with AnomalyScore.BitsPerDimension or AnomalyScore.LikelihoodRatio, or export the density " +
+                    "Export a detector fitted with AnomalyScore.LocalLikelihoodRatio (the default), BitsPerDimension or LikelihoodRatio, or export the density " +
                     "(log_likelihood, bits_per_dimension) and subtract the complexity in the host.");
         }
         string label = g.Add("Greater", "anomaly", [score, g.Scalar("anomaly/threshold", Threshold)], output: OnnxPredictedLabelOutput);
@@ -121,13 +134,56 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         metadata["anomaly_threshold"] = Threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// log p_local(x) / (ln 2 · D) (float [N]) from the graph's pixel rows, as <see cref="LocalPixelModel.LogLikelihood"/>
+    /// computes it: each value's left, upper and upper-left neighbours (0 outside the image) through a zero-padded
+    /// (H+1, W+1, C, N) copy of the values, quantised by integer division, index one gather into the context table and
+    /// one into the histogram; half their sum.
+    /// </summary>
+    string LocalBackgroundTerm(OnnxCircuitGraph graph, LocalPixelModel background)
+    {
+        var g = graph.Graph;
+        var d = Description;
+        int h = d.ImageHeight, w = d.ImageWidth, channels = d.Channels, categories = d.Categories;
+        if (background.Categories != categories)
+            throw new NotSupportedException($"The local background model has {background.Categories} categories but the circuit {categories}; this pair cannot be exported.");
+        const int levels = LocalPixelModel.ContextLevels;
+        long stride = (long)(levels * levels * levels + 1) * categories;
+        // The pixel rows are (pixel·C + c)·Categories + value: subtract the offsets to get the values, (H, W, C, N).
+        var offsets = new long[(long)h * w * channels];
+        for (int r = 0; r < offsets.Length; r++) offsets[r] = (long)r * categories;
+        string values = g.Add("Sub", "anomaly/local", [graph.PixelRows, g.Constant("anomaly/local/row_offsets", offsets, (long)h * w, channels, 1)]);
+        string image = g.Add("Reshape", "anomaly/local", [values, g.Ints(h, w, channels, -1)]);
+        string padded = g.Add("Pad", "anomaly/local", [image, g.Ints(1, 1, 0, 0, 0, 0, 0, 0)]);
+        string Neighbour(string name, long top, long left) =>
+            g.Add("Slice", $"anomaly/local/{name}", [padded, g.Ints(top, left), g.Ints(top + h, left + w), g.Ints(0, 1)]);
+        string Level(string value) => g.Add("Div", "anomaly/local", [g.Add("Mul", "anomaly/local", [value, g.Ints(levels)]), g.Ints(categories)]);
+        string context = g.Add("Add", "anomaly/local", [
+            g.Add("Mul", "anomaly/local", [
+                g.Add("Add", "anomaly/local", [g.Add("Mul", "anomaly/local", [Level(Neighbour("left", 1, 0)), g.Ints(levels)]), Level(Neighbour("up", 0, 1))]),
+                g.Ints(levels)]),
+            Level(Neighbour("up_left", 0, 0))]);
+        var channelBase = new long[channels];
+        for (int c = 0; c < channels; c++) channelBase[c] = c * stride;
+        string bases = g.Constant("anomaly/local/channel_offsets", channelBase, 1, 1, channels, 1);
+        string contextRows = g.Add("Add", "anomaly/local", [g.Add("Add", "anomaly/local", [bases, g.Add("Mul", "anomaly/local", [context, g.Ints(categories)])]), image]);
+        string histogramRows = g.Add("Add", "anomaly/local", [g.Add("Add", "anomaly/local", [bases, g.Ints((long)levels * levels * levels * categories)]), image]);
+        var table = background.LogProbabilityTable;
+        string constantTable = g.Constant("anomaly/local/log_probabilities", table, table.Length);
+        string Summed(string rows) => g.Add("ReduceSum", "anomaly/local",
+            [g.Add("Gather", "anomaly/local", [constantTable, rows], [("axis", 0L)]), g.Ints(0, 1, 2)], [("keepdims", 0L)]);
+        string total = g.Add("Add", "anomaly/local", [Summed(contextRows), Summed(histogramRows)]);
+        // bpd − bpd_local = bpd + ½ (Σ log q + Σ log h) / (ln 2 · D).
+        return g.Add("Mul", "anomaly/local", [total, g.Scalar("anomaly/local/half_inverse_ln2_dimensions", (float)(0.5 / (Math.Log(2) * d.Dimensions)))]);
+    }
+
     internal const string OnnxScoreOutput = "score";
     internal const string OnnxPredictedLabelOutput = "predicted_label";
 
     static VersionInfo GetVersionInfo() => new(
         modelSignature: "PCANOMAL",
-        verWrittenCur: VersionWithScore,
-        verReadableCur: VersionWithScore,
+        verWrittenCur: VersionWithLocalBackground,
+        verReadableCur: VersionWithLocalBackground,
         verWeCanReadBack: VersionBitsPerDimensionOnly,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(CircuitAnomalyDetectionTransformer).Assembly.FullName);
@@ -171,12 +227,15 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
             if (!Enum.IsDefined(codec)) throw new InvalidDataException($"The model zip is corrupt: unknown complexity codec {(int)codec}.");
         }
         var (column, layout, scale, batch, model) = LoadCommon(ctx);
-        PixelBackgroundModel? background = null;
-        if (kind == AnomalyScore.LikelihoodRatio &&
-            !ctx.TryLoadBinaryStream(BackgroundStreamName, reader => background = PixelBackgroundModel.Load(reader, $"the model zip's {BackgroundStreamName}")))
+        BackgroundModel? background = null;
+        string source = $"the model zip's {BackgroundStreamName}";
+        if (kind is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio &&
+            !ctx.TryLoadBinaryStream(BackgroundStreamName, reader => background = kind == AnomalyScore.LikelihoodRatio
+                ? PixelBackgroundModel.Load(reader, source)
+                : LocalPixelModel.Load(reader, source)))
         {
             model.Dispose();
-            throw new InvalidDataException($"The model zip scores with LikelihoodRatio but has no {BackgroundStreamName} stream for its background model.");
+            throw new InvalidDataException($"The model zip scores with {kind} but has no {BackgroundStreamName} stream for its background model.");
         }
         return new CircuitAnomalyDetectionTransformer(env, model, column, score, label, threshold, layout, scale, batch, kind, codec, background);
     }

@@ -4,7 +4,7 @@ namespace Microsoft.ML.Circuits;
 public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
 {
     /// <summary>
-    /// The anomaly score (default <see cref="AnomalyScore.InputComplexity"/>, the best across the out-of-distribution
+    /// The anomaly score (default <see cref="AnomalyScore.LocalLikelihoodRatio"/>, the best across the out-of-distribution
     /// benchmark in <c>docs/benchmarks.md</c>). The threshold is fitted on this score.
     /// </summary>
     public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;

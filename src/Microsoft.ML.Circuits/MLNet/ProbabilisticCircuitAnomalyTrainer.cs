@@ -33,15 +33,19 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
         this.options = options;
     }
 
-    /// <summary>Trains the circuit (and the background model of <see cref="AnomalyScore.LikelihoodRatio"/>) and fixes the threshold on the chosen score.</summary>
+    /// <summary>Trains the circuit (and the background model of a likelihood-ratio score) and fixes the threshold on the chosen score.</summary>
     public CircuitAnomalyDetectionTransformer Fit(IDataView input)
     {
         var (model, pixels, images) = CircuitFitting.Fit(host, input, options);
         try
         {
-            var background = options.AnomalyScore == AnomalyScore.LikelihoodRatio
-                ? PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, Math.Min(model.Description.Categories, 256))
-                : null;
+            int categories = Math.Min(model.Description.Categories, 256);
+            BackgroundModel? background = options.AnomalyScore switch
+            {
+                AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, categories),
+                AnomalyScore.LocalLikelihoodRatio => LocalPixelModel.Fit(images, categories),
+                _ => null,
+            };
             float threshold = options.Threshold ?? Quantile(
                 AnomalyScores.Compute(model.Circuit, images, options.AnomalyScore, options.ComplexityCodec, background), options.ThresholdQuantile);
             return new CircuitAnomalyDetectionTransformer(host, model, pixels.Name, options.ScoreColumnName, options.PredictedLabelColumnName,

@@ -38,7 +38,7 @@ public sealed class OodCommandTests
         var (code, output, error) = Run("ood", "--model-path", Model.Value, "--in-dataset", "mnist", "--ood-dataset", "flipped", "--threads", "1");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "mnist test split, 2004 images");
-        foreach (var label in new[] { "BitsPerDimension", "InputComplexity (Deflate)", "LikelihoodRatio (mu=0.1)", "RandomizedPca (rank 20)" })
+        foreach (var label in new[] { "BitsPerDimension", "InputComplexity (Deflate)", "LikelihoodRatio (mu=0.1)", "LocalLikelihoodRatio", "RandomizedPca (rank 20)" })
         {
             var m = Metrics(output, label);
             Assert.IsTrue(m.All(v => v >= 0 && v <= 1), $"{label}: {string.Join(", ", m)}");

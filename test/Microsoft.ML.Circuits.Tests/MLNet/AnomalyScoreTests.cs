@@ -14,23 +14,26 @@ public sealed class AnomalyScoreTests
     };
 
     [TestMethod]
-    public void TheDefaultScoreIsInputComplexityWithTheMeasuredCodec()
+    public void TheDefaultScoreIsTheLocalLikelihoodRatioAndTheCodecTheMeasuredOne()
     {
         var options = new ProbabilisticCircuitAnomalyOptions();
-        Assert.AreEqual(AnomalyScore.InputComplexity, options.AnomalyScore);
+        Assert.AreEqual(AnomalyScore.LocalLikelihoodRatio, options.AnomalyScore);
         Assert.AreEqual(AnomalyScores.DefaultCodec, options.ComplexityCodec);
     }
 
     [TestMethod]
-    public void TheComplexityTermIsComputedFromThePixelsTheModelScores()
+    [DataRow(AnomalyScore.InputComplexity)]
+    [DataRow(AnomalyScore.LocalLikelihoodRatio)]
+    [DataRow(AnomalyScore.LikelihoodRatio)]
+    public void TheCorrectionIsComputedFromThePixelsTheModelScores(AnomalyScore score)
     {
         // The same images as 0..255 floats and as 0..1 floats (PixelScale 255): the circuit sees the same bytes, so the
-        // complexity term, the score and the threshold must be the same.
+        // correction term (the codec's size or the background's likelihood), the score and the threshold must be the same.
         var ml = new MLContext(seed: 3);
         var rows255 = Digits(Train, 128);
         var rows01 = Digits(Train, 128, scale: 1f / 255);
-        using var on255 = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(Tiny(AnomalyScore.InputComplexity)).Fit(ml.Data.LoadFromEnumerable(rows255));
-        using var on01 = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(Tiny(AnomalyScore.InputComplexity, pixelScale: 255)).Fit(ml.Data.LoadFromEnumerable(rows01));
+        using var on255 = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(Tiny(score)).Fit(ml.Data.LoadFromEnumerable(rows255));
+        using var on01 = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(Tiny(score, pixelScale: 255)).Fit(ml.Data.LoadFromEnumerable(rows01));
         var test255 = ml.Data.LoadFromEnumerable(Digits(Test, 64));
         var test01 = ml.Data.LoadFromEnumerable(Digits(Test, 64, scale: 1f / 255));
         var scores255 = Column(on255.Transform(test255), "Score");
@@ -38,16 +41,26 @@ public sealed class AnomalyScoreTests
         CollectionAssert.AreEqual(scores255, scores01);
         Assert.AreEqual(on255.Threshold, on01.Threshold);
 
-        // And it is the library's formula on those bytes: bits per dimension minus L(x)/D of the quantised image.
+        // And it is the library's formula on those bytes: bits per dimension minus the correction of the quantised
+        // image — L(x)/D for the codec, log₂ p_bg(x)/D for a background fitted on the same training bytes.
+        var trainImages = Train.Subset(Enumerable.Range(0, 128).ToArray());
         var images = Test.Subset(Enumerable.Range(0, 64).ToArray());
         var lls = Evaluation.LogLikelihoods(on01.Circuit, images);
+        BackgroundModel? background = score switch
+        {
+            AnomalyScore.LocalLikelihoodRatio => LocalPixelModel.Fit(trainImages),
+            AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(trainImages),
+            _ => null,
+        };
         for (int i = 0; i < 64; i++)
         {
-            double expected = Evaluation.BitsPerDimension(lls[i], 784) - AnomalyScores.ComplexityBitsPerDimension(images.Image(i), 28, 28, 1);
-            Assert.AreEqual(expected, scores01[i], 1e-4, $"image {i}");
+            double correction = background is null
+                ? AnomalyScores.ComplexityBitsPerDimension(images.Image(i), 28, 28, 1)
+                : -background.LogLikelihood(images.Image(i)) / (Math.Log(2) * 784);
+            Assert.AreEqual(Evaluation.BitsPerDimension(lls[i], 784) - correction, scores01[i], 1e-4, $"image {i}");
         }
-        // The complexity term is not zero: the score differs from plain bits per dimension.
-        Assert.IsGreaterThan(1.0, Evaluation.BitsPerDimension(lls[0], 784) - scores01[0]);
+        // The correction is not zero: the score differs from plain bits per dimension.
+        Assert.IsGreaterThan(1.0, Math.Abs(Evaluation.BitsPerDimension(lls[0], 784) - scores01[0]));
     }
 
     [TestMethod]
@@ -69,7 +82,8 @@ public sealed class AnomalyScoreTests
                 Assert.AreEqual(score, reloaded.AnomalyScore);
                 Assert.AreEqual(ComplexityCodec.Brotli, reloaded.ComplexityCodec);
                 Assert.AreEqual(detector.Threshold, reloaded.Threshold);
-                Assert.AreEqual(score == AnomalyScore.LikelihoodRatio, reloaded.Background is not null);
+                Assert.AreEqual(score == AnomalyScore.LikelihoodRatio, reloaded.Background is PixelBackgroundModel);
+                Assert.AreEqual(score == AnomalyScore.LocalLikelihoodRatio, reloaded.Background is LocalPixelModel);
                 CollectionAssert.AreEqual(Column(detector.Transform(test), "Score"), Column(reloaded.Transform(test), "Score"), $"{score}");
             }
         }
@@ -88,6 +102,22 @@ public sealed class AnomalyScoreTests
         Assert.AreEqual(OldZip.Threshold, loaded.Threshold);
         var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(OldZip.Row));
         CollectionAssert.AreEqual(OldZip.Scores, Column(loaded.Transform(rows), "Score"));
+    }
+
+    [TestMethod]
+    public void AZipWrittenWhenInputComplexityWasTheDefaultKeepsItsScore()
+    {
+        // Fixtures/anomaly-v2.zip was written at commit 4d4a27f (format 0x00010002, default score InputComplexity with
+        // Deflate): the same QT K=2 detector on 4×4 images as anomaly-v1. Threshold and scores are what that code printed.
+        string zip = Path.Combine(AppContext.BaseDirectory, "MLNet", "Fixtures", "anomaly-v2.zip");
+        var ml = new MLContext(seed: 1);
+        using var loaded = (CircuitAnomalyDetectionTransformer)ml.Model.Load(zip, out _);
+        Assert.AreEqual(AnomalyScore.InputComplexity, loaded.AnomalyScore);
+        Assert.AreEqual(ComplexityCodec.Deflate, loaded.ComplexityCodec);
+        Assert.IsNull(loaded.Background);
+        Assert.AreEqual(-0.31254956f, loaded.Threshold);
+        var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(OldZip.Row));
+        CollectionAssert.AreEqual(new[] { -1.0817468f, -0.436472f, -0.7477179f, -0.43706706f }, Column(loaded.Transform(rows), "Score"));
     }
 
     [TestMethod]
@@ -136,6 +166,14 @@ public sealed class AnomalyScoreTests
             ml.AnomalyDetection.Trainers.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions { BackgroundMutationRate = 0 })).ParamName);
         var images = new ImageDataset(2, 2, 1, new byte[4]);
         Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LikelihoodRatio));
+        Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio));
+        // Each likelihood ratio needs its own kind of background, and one of the images' shape.
+        var wrongKind = Assert.Throws<ArgumentException>(() =>
+            AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio, background: PixelBackgroundModel.Fit(images)));
+        StringAssert.Contains(wrongKind.Message, nameof(LocalPixelModel));
+        var wrongShape = Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio,
+            background: LocalPixelModel.Fit(new ImageDataset(3, 3, 1, new byte[9]))));
+        StringAssert.Contains(wrongShape.Message, "3×3×1");
     }
 
     [TestMethod]
