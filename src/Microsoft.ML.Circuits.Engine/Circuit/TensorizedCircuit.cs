@@ -99,6 +99,29 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     /// <summary>The inner layers, in plan order.</summary>
     public IReadOnlyList<InnerLayer> Layers => layers;
 
+    LayerKernelPreference kernelPreference = Kernels.LayerKernels.DefaultPreference;
+
+    /// <summary>
+    /// Which kernel computes the layers (default: the environment variable <c>CIRCUITS_KERNEL</c>, else
+    /// <see cref="LayerKernelPreference.Auto"/>). Each layer's choice is <see cref="InnerLayer.KernelName"/>. Setting
+    /// <see cref="LayerKernelPreference.Native"/> throws <see cref="NotSupportedException"/> with the reason when the
+    /// native library is not available. Results agree to float32 rounding whichever kernel runs.
+    /// </summary>
+    public LayerKernelPreference KernelPreference
+    {
+        get => kernelPreference;
+        set
+        {
+            if (!Enum.IsDefined(value))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Expected Auto, Managed or Native.");
+            foreach (var layer in layers) layer.SelectKernel(value, Device);
+            kernelPreference = value;
+        }
+    }
+
+    /// <summary>Why the native kernels cannot run in this process, or null when they can.</summary>
+    public static string? NativeKernelsUnavailable => Kernels.CircuitsNative.Unavailable;
+
     /// <summary>
     /// A counter that grows whenever the library changes the parameters (the projection after each training step,
     /// restoring a checkpoint, loading weights). Scorers that cache tables derived from the parameters (log Z, the

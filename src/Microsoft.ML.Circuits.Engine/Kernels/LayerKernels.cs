@@ -1,14 +1,49 @@
 using Microsoft.ML.Circuits.Structure;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits.Kernels;
 
 /// <summary>
-/// The one place that decides which kernel computes a layer of a given kind on a given device. Today every
-/// (kind, device) pair runs the managed TorchSharp kernel; fused native kernels (src/Circuits.Native) register here
-/// and fall back to it where they do not apply.
+/// The one place that decides which kernel computes a layer of a given kind on a given device: the fused native
+/// kernel (src/Circuits.Native) for the CP family on the CPU when the preference allows it and the library loaded,
+/// the managed TorchSharp kernel otherwise. The preference of a new circuit comes from the environment variable
+/// <c>CIRCUITS_KERNEL</c> (<c>auto</c>, <c>managed</c>, <c>native</c>; default <c>auto</c>).
 /// </summary>
 internal static class LayerKernels
 {
-    public static ILayerKernel Select(LayerSpecKind kind, Device device) => ManagedLayerKernel.Instance;
+    /// <summary>The environment variable that sets the preference of new circuits.</summary>
+    public const string EnvironmentVariable = "CIRCUITS_KERNEL";
+
+    /// <summary>The preference of a new circuit: <see cref="EnvironmentVariable"/>, or <see cref="LayerKernelPreference.Auto"/>.</summary>
+    public static LayerKernelPreference DefaultPreference
+    {
+        get
+        {
+            string? value = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            if (string.IsNullOrWhiteSpace(value)) return LayerKernelPreference.Auto;
+            if (Enum.TryParse<LayerKernelPreference>(value.Trim(), ignoreCase: true, out var preference) && Enum.IsDefined(preference))
+                return preference;
+            throw new ArgumentException($"{EnvironmentVariable}='{value}' is not a kernel preference; expected auto, managed or native.");
+        }
+    }
+
+    /// <summary>Whether the native kernel computes layers of <paramref name="kind"/> on <paramref name="device"/>.</summary>
+    public static bool NativeServes(LayerSpecKind kind, Device device) =>
+        kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS && device.type == DeviceType.CPU;
+
+    /// <summary>
+    /// Whether <see cref="LayerKernelPreference.Auto"/> picks the native kernel where it applies. False until the native
+    /// kernel measures faster than the managed one in <c>bench --compare</c> (docs/benchmarks.md, "Native kernels"):
+    /// today they are about even, so Auto keeps the reference.
+    /// </summary>
+    public const bool AutoPrefersNative = false;
+
+    public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference)
+    {
+        if (preference == LayerKernelPreference.Native) CircuitsNative.EnsureAvailable();
+        bool wanted = preference == LayerKernelPreference.Native || (preference == LayerKernelPreference.Auto && AutoPrefersNative);
+        bool native = wanted && NativeServes(kind, device) && CircuitsNative.IsAvailable;
+        return native ? NativeCpKernel.Instance : ManagedLayerKernel.Instance;
+    }
 }

@@ -16,7 +16,7 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
 {
     readonly List<Parameter> clamped = [];
     readonly Tensor gather;
-    readonly Kernels.ILayerKernel kernel;
+    Kernels.ILayerKernel kernel;
 
     private protected InnerLayer(string name, LayerSpec spec, Reparameterization reparameterization, Device device) : base(name)
     {
@@ -29,7 +29,7 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
             Mask = torch.tensor(spec.Mask.ToArray(), device: device).view(Folds, Arity);
             register_buffer("mask", Mask, persistent: false);
         }
-        kernel = Kernels.LayerKernels.Select(spec.Kind, device);
+        kernel = Kernels.LayerKernels.Select(spec.Kind, device, Kernels.LayerKernels.DefaultPreference);
     }
 
     /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
@@ -59,11 +59,18 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     /// <summary>The name of the kernel that computes this layer (<c>managed</c> unless a native kernel serves it).</summary>
     public string KernelName => kernel.Name;
 
+    /// <summary>Chooses this layer's kernel for <paramref name="preference"/> (<see cref="TensorizedCircuit.KernelPreference"/>).</summary>
+    internal void SelectKernel(LayerKernelPreference preference, Device device) =>
+        kernel = Kernels.LayerKernels.Select(Spec.Kind, device, preference);
+
     /// <summary>The gather index (F·H, int64) on the layer's device: slot → row of the concatenated sources.</summary>
     internal Tensor GatherIndex => gather;
 
     /// <summary>(F, H) booleans, true at real inputs; null when no fold is padded.</summary>
     private protected Tensor? Mask { get; }
+
+    /// <summary><see cref="Mask"/> for the kernels: (F, H) booleans (one byte each), true at real inputs; null when no fold is padded.</summary>
+    internal Tensor? PaddingMask => Mask;
 
     /// <summary>Registers a trainable parameter (subject to the clamp projection) and returns it.</summary>
     private protected Parameter AddParameter(string name, Tensor initial, Device device, bool clamp = true)

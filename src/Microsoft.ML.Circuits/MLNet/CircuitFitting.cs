@@ -17,6 +17,13 @@ internal static class CircuitFitting
         if (options.InitialModel is null)
             Describe(options, options.ImageHeight ?? 28, options.ImageWidth ?? 28, options.Channels ?? 1, validateShape: false);
         TrainerOptions(options).Validate();
+        if (options.Kernel is { } kernel)
+        {
+            if (!Enum.IsDefined(kernel))
+                throw new ArgumentOutOfRangeException(nameof(options.Kernel), kernel, "Kernel must be Auto, Managed or Native.");
+            if (kernel == LayerKernelPreference.Native && TensorizedCircuit.NativeKernelsUnavailable is { } reason)
+                throw new ArgumentException($"Kernel is Native but the native kernels are not available: {reason}.", nameof(options.Kernel));
+        }
         if (!(options.ValidationFraction > 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options.ValidationFraction), options.ValidationFraction, "ValidationFraction must lie strictly between 0 and 1.");
         if (!(options.PixelScale > 0) || !float.IsFinite(options.PixelScale))
@@ -81,6 +88,7 @@ internal static class CircuitFitting
         var circuit = new TensorizedCircuit(description, options.Seed, device);
         try
         {
+            if (options.Kernel is { } kernel) circuit.KernelPreference = kernel;
             if (initial is not null)
             {
                 CopyWeights(initial.Circuit, circuit);

@@ -93,6 +93,13 @@ public class ProbabilisticCircuitOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>
+    /// Which kernels compute the circuit's layers while fitting and in the fitted transformer (default: the environment
+    /// variable <c>CIRCUITS_KERNEL</c>, else <see cref="LayerKernelPreference.Auto"/>); see
+    /// <see cref="TensorizedCircuit.KernelPreference"/>. Loaded models use <c>CIRCUITS_KERNEL</c> or Auto.
+    /// </summary>
+    public LayerKernelPreference? Kernel { get; set; }
+
+    /// <summary>
     /// When true, the fitted transformer reads NaN in a Single pixel column as a missing pixel and emits the exact
     /// marginal log-likelihood of the observed pixels (see <see cref="ProbabilisticCircuitTransformer.AllowMissingPixels"/>).
     /// Fitting itself needs complete images. Default false: NaN is an error.

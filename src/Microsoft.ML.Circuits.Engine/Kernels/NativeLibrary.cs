@@ -1,0 +1,92 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace Microsoft.ML.Circuits.Kernels;
+
+/// <summary>
+/// libCircuitsNative.so (src/Circuits.Native): found next to this assembly (a build or publish folder) or under
+/// runtimes/linux-x64/native (a NuGet consumer's build resolves it there), loaded once, its ABI version checked.
+/// Where it is missing — a build machine without cmake or a C++ compiler, another OS — <see cref="IsAvailable"/> is
+/// false, <see cref="Unavailable"/> says why, and every layer runs the managed kernel.
+/// </summary>
+internal static class CircuitsNative
+{
+    const string Library = "CircuitsNative";
+    const int AbiVersion = 1;
+    static readonly Lazy<string?> problem = new(Load);
+    static IntPtr handle;
+
+    /// <summary>True when the native kernels can run in this process.</summary>
+    public static bool IsAvailable => problem.Value is null;
+
+    /// <summary>Why the native kernels cannot run (null when they can).</summary>
+    public static string? Unavailable => problem.Value;
+
+    static string? Load()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+            return $"the native kernels are built for Linux x64 only (this is {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture})";
+        var assembly = typeof(CircuitsNative).Assembly;
+        string directory = Path.GetDirectoryName(assembly.Location) ?? AppContext.BaseDirectory;
+        string[] candidates =
+        [
+            Path.Combine(directory, "libCircuitsNative.so"),
+            Path.Combine(directory, "runtimes", "linux-x64", "native", "libCircuitsNative.so"),
+            Path.Combine(AppContext.BaseDirectory, "libCircuitsNative.so"),
+        ];
+        string? path = candidates.FirstOrDefault(File.Exists);
+        if (path is null)
+            return "libCircuitsNative.so was not built (the build needs cmake and a C++ compiler; see src/Circuits.Native/README.md)";
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(path, out handle))
+            return $"{path} could not be loaded";
+        System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(assembly, Resolve);
+        int version = circuits_native_abi_version();
+        return version == AbiVersion ? null : $"{path} has ABI version {version}, this engine needs {AbiVersion} (rebuild src/Circuits.Native)";
+    }
+
+    static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
+        name == Library ? handle : IntPtr.Zero;
+
+    /// <summary>Throws unless the kernels can run, naming the reason.</summary>
+    public static void EnsureAvailable()
+    {
+        if (Unavailable is { } reason)
+            throw new NotSupportedException($"The native kernels are not available: {reason}. Use the managed kernel (LayerKernelPreference.Managed or Auto).");
+    }
+
+    [DllImport(Library)]
+    static extern int circuits_native_abi_version();
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_forward(IntPtr x, long batch, long k, IntPtr index, IntPtr mask, IntPtr w, long wFold, long wSlot,
+        long folds, long arity, long o, IntPtr y, IntPtr z, IntPtr m, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_backward_input(IntPtr x, long batch, long k, IntPtr index, IntPtr mask, IntPtr w, long wFold, long wSlot,
+        long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr m, IntPtr gx, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_backward_weight(IntPtr x, long batch, long k, IntPtr index, IntPtr mask,
+        long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr m, IntPtr gw, long foldBegin, long foldEnd);
+
+    /// <summary>The address of a tensor's first element (any device).</summary>
+    public static IntPtr DataPointer(TorchSharp.torch.Tensor tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);
+
+    [DllImport("LibTorchSharp")]
+    static extern IntPtr THSTensor_data(IntPtr handle);
+
+    /// <summary>Runs <paramref name="body"/> over [0, count) split into at most the intra-op thread count of ranges; throws if a call failed.</summary>
+    public static void ForRanges(long count, Func<long, long, int> body)
+    {
+        int parts = (int)Math.Max(1, Math.Min(count, TorchSharp.torch.get_num_threads()));
+        int failures = 0;
+        if (parts == 1) failures = body(0, count) == 0 ? 0 : 1;
+        else
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
+            {
+                long begin = count * p / parts, end = count * (p + 1) / parts;
+                if (begin < end && body(begin, end) != 0) Interlocked.Increment(ref failures);
+            });
+        if (failures != 0) throw new InvalidOperationException("A native kernel rejected its arguments (a bug in the engine's call).");
+    }
+}

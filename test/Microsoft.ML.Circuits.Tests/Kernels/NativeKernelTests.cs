@@ -1,0 +1,167 @@
+using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Tests.Kernels;
+
+/// <summary>
+/// The fused native kernels (src/Circuits.Native) against the managed reference: forward values and gradients agree
+/// to float32 rounding on every region graph × CP-family layer × reparameterisation, on padded folds and on inputs
+/// holding −∞. Without the native library these tests are inconclusive — except in CI, which sets
+/// CIRCUITS_REQUIRE_NATIVE=1 (.ci/run installs cmake and g++), where a missing library fails them.
+/// </summary>
+[TestClass]
+public sealed class NativeKernelTests
+{
+    static void RequireNative()
+    {
+        if (TensorizedCircuit.NativeKernelsUnavailable is not { } reason) return;
+        if (Environment.GetEnvironmentVariable("CIRCUITS_REQUIRE_NATIVE") == "1")
+            Assert.Fail($"CIRCUITS_REQUIRE_NATIVE=1 but the native kernels are not available: {reason}");
+        Assert.Inconclusive($"The native kernels are not available: {reason}");
+    }
+
+    public static IEnumerable<object[]> Cases()
+    {
+        foreach (var graph in Enum.GetValues<RegionGraphKind>())
+            foreach (var layer in new[] { LayerKind.CP, LayerKind.CPS, LayerKind.CPXS })
+                foreach (var reparameterization in Enum.GetValues<Reparameterization>())
+                    yield return [graph, layer, reparameterization];
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Cases))]
+    public void NativeAndManagedAgreeOnValuesAndGradients(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization)
+    {
+        RequireNative();
+        // 5×5 images: QT-4 pads folds of its first CP layers at this size, so padded slots are covered too.
+        var description = TinyCircuits.Tiny(graph, layer, 5, 5, 1, 7, units: 5, reparameterization: reparameterization, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var x = TinyCircuits.RandomImages(description, 33, seed: 4);
+        var managed = Pass(circuit, x, LayerKernelPreference.Managed);
+        var native = Pass(circuit, x, LayerKernelPreference.Native);
+        Assert.IsTrue(circuit.Layers.Any(l => l.KernelName == "native"), "some layer ran the native kernel");
+        AssertClose(managed.LogCircuit, native.LogCircuit, "log c(x)", floor: 1);
+        AssertClose(managed.LogZ, native.LogZ, "log Z", floor: 1);   // nats: under softmax log Z is 0 up to rounding
+        // The data term and the log Z term of the gradient are compared apart: their difference (the likelihood's
+        // gradient) cancels to a small remainder in which float32 rounding of either kernel is amplified.
+        for (int p = 0; p < managed.DataGradients.Length; p++)
+        {
+            AssertClose(managed.DataGradients[p], native.DataGradients[p], $"∂ mean log c(x) / ∂ parameter {p}");
+            // Under softmax log Z is 0 whatever the weights, so its gradient is rounding noise: measured against the
+            // data term's scale.
+            AssertClose(managed.PartitionGradients[p], native.PartitionGradients[p], $"∂ log Z / ∂ parameter {p}",
+                floor: managed.DataGradients[p].abs().max().item<float>());
+        }
+    }
+
+    [TestMethod]
+    public void PaddedFoldsAreCoveredByTheCases()
+    {
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadTree, LayerKind.CP, 5, 5, 1, 7, units: 5);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.Spec.IsPadded));
+    }
+
+    sealed record Result(Tensor LogCircuit, Tensor LogZ, Tensor[] DataGradients, Tensor[] PartitionGradients);
+
+    static Result Pass(TensorizedCircuit circuit, Tensor x, LayerKernelPreference preference)
+    {
+        circuit.KernelPreference = preference;
+        var parameters = circuit.parameters().Where(p => p.requires_grad).ToArray();
+        circuit.zero_grad();
+        var logCircuit = new MarginalQuery(circuit).LogCircuit(x, null);
+        logCircuit.mean().backward();
+        var data = parameters.Select(p => p.grad is null ? torch.zeros_like(p) : p.grad.clone()).ToArray();
+        circuit.zero_grad();
+        var logZ = circuit.LogPartition();
+        logZ.backward();
+        var partition = parameters.Select(p => p.grad is null ? torch.zeros_like(p) : p.grad.clone()).ToArray();
+        circuit.zero_grad();
+        return new Result(logCircuit.detach().clone(), logZ.detach().clone(), data, partition);
+    }
+
+    static void AssertClose(Tensor expected, Tensor actual, string what, double tolerance = 1e-3, double floor = 1e-6)
+    {
+        CollectionAssert.AreEqual(expected.shape, actual.shape, what);
+        using var e = expected.to(ScalarType.Float64).flatten();
+        using var a = actual.to(ScalarType.Float64).flatten();
+        double scale = Math.Max(floor, e.abs().max().item<double>());
+        double worst = (e - a).abs().max().item<double>();
+        Assert.IsTrue(worst <= tolerance * scale, $"{what}: max difference {worst:E3} at scale {scale:E3}");
+    }
+
+    [TestMethod]
+    [DataRow(LayerKind.CP)]
+    [DataRow(LayerKind.CPXS)]
+    public void NegativeInfinityInputsAgreeAndAWhollyImpossibleSlotHasNoGradient(LayerKind kind)
+    {
+        RequireNative();
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 4, 4, 1, 5, units: 6);
+        using var circuit = new TensorizedCircuit(description, seed: 5);
+        var layer = circuit.Layers.First(l => l is CpLayer or SharedCpLayer);
+        long rows = layer.Spec.Gather.Where(g => g >= 0).Max() + 1, batch = 9;
+        using var generator = new Generator(7, torch.CPU);
+        var values = torch.randn([rows, batch, layer.InputUnits], generator: generator) * 4;
+        // Some −∞ entries everywhere, and one source row (image 2 of row 0) entirely −∞.
+        var impossible = torch.rand([rows, batch, layer.InputUnits], generator: generator) < 0.3;
+        values = values.masked_fill(impossible, double.NegativeInfinity);
+        values[0, 2] = torch.full([layer.InputUnits], double.NegativeInfinity);
+
+        (Tensor Y, Tensor Grad, Tensor WeightGrad) Run(LayerKernelPreference preference)
+        {
+            circuit.KernelPreference = preference;
+            circuit.zero_grad();
+            var source = values.clone().requires_grad_();
+            var y = layer.Forward([source], Semiring.LogSumExp);
+            // Weight only the finite outputs, so the gradients are defined.
+            var finite = y.isfinite();
+            var g = torch.where(finite, torch.rand(y.shape, generator: new Generator(9, torch.CPU)), torch.zeros_like(y));
+            torch.where(finite, y, torch.zeros_like(y)).mul(g).sum().backward();
+            var weight = layer.parameters().First();
+            return (y.detach().clone(), source.grad!.clone(), weight.grad!.clone());
+        }
+        var managed = Run(LayerKernelPreference.Managed);
+        var native = Run(LayerKernelPreference.Native);
+        Assert.AreEqual("native", layer.KernelName);
+        CollectionAssert.AreEqual(managed.Y.isneginf().data<bool>().ToArray(), native.Y.isneginf().data<bool>().ToArray(), "the same outputs are −∞");
+        Assert.IsTrue(native.Y.isneginf().any().item<bool>(), "the wholly −∞ row makes some output −∞");
+        var finiteOut = managed.Y.isfinite();
+        AssertClose(managed.Y.masked_select(finiteOut), native.Y.masked_select(finiteOut), "finite outputs");
+        // Gradients: where the managed kernel's are defined (a wholly −∞ slot gives it 0·∞ = NaN) they agree; the
+        // native kernel gives such a slot no gradient at all, and nowhere NaN.
+        Assert.IsFalse(native.Grad.isnan().any().item<bool>(), "no NaN in the native input gradient");
+        Assert.IsFalse(native.WeightGrad.isnan().any().item<bool>(), "no NaN in the native weight gradient");
+        var defined = managed.Grad.isfinite();
+        AssertClose(managed.Grad.masked_select(defined), native.Grad.masked_select(defined), "input gradient");
+        if (!managed.WeightGrad.isnan().any().item<bool>())
+            AssertClose(managed.WeightGrad, native.WeightGrad, "weight gradient");
+    }
+
+    [TestMethod]
+    public void TheKernelIsChosenPerLayerAndThePreferenceIsChecked()
+    {
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 4, 4, 1, 3);
+        using var circuit = new TensorizedCircuit(description, seed: 1);
+        circuit.KernelPreference = LayerKernelPreference.Managed;
+        Assert.IsTrue(circuit.Layers.All(l => l.KernelName == "managed"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => circuit.KernelPreference = (LayerKernelPreference)9);
+        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
+        {
+            var error = Assert.Throws<NotSupportedException>(() => circuit.KernelPreference = LayerKernelPreference.Native);
+            StringAssert.Contains(error.Message, reason);
+            Assert.AreEqual(LayerKernelPreference.Managed, circuit.KernelPreference, "a refused preference changes nothing");
+            circuit.KernelPreference = LayerKernelPreference.Auto;
+            Assert.IsTrue(circuit.Layers.All(l => l.KernelName == "managed"), "Auto without the library is managed");
+            return;
+        }
+        circuit.KernelPreference = LayerKernelPreference.Native;
+        foreach (var layer in circuit.Layers)
+            Assert.AreEqual(layer is CpLayer ? "native" : "managed", layer.KernelName, $"layer {layer.Spec.Index} ({layer.Spec.Kind})");
+        using var tucker = new TensorizedCircuit(TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.Tucker, 4, 4, 1, 3), seed: 1);
+        tucker.KernelPreference = LayerKernelPreference.Native;
+        Assert.IsTrue(tucker.Layers.All(l => l.KernelName == "managed"), "Tucker layers have no native kernel yet");
+    }
+}
