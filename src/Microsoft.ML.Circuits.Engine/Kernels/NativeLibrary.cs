@@ -26,6 +26,8 @@ internal static class CircuitsNative
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             return $"the native kernels are built for Linux x64 only (this is {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture})";
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported || !System.Runtime.Intrinsics.X86.Fma.IsSupported)
+            return "the native kernels are built for x86-64-v3 (AVX2 and FMA), which this CPU lacks";
         var assembly = typeof(CircuitsNative).Assembly;
         string directory = Path.GetDirectoryName(assembly.Location) ?? AppContext.BaseDirectory;
         string[] candidates =
