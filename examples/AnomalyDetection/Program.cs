@@ -1,5 +1,5 @@
-// Out-of-distribution detection with a probabilistic circuit and its default anomaly score (the likelihood ratio
-// against a local pixel model, LocalLikelihoodRatio; see docs/benchmarks.md): fit on images of one dataset, then score a test set that mixes that
+// Out-of-distribution detection with a probabilistic circuit and its default anomaly score (LocalComplexity: bits per
+// dimension minus the shorter of a generic codec's and a learned local pixel code's lengths; see docs/benchmarks.md): fit on images of one dataset, then score a test set that mixes that
 // dataset's test images (normal, label 0) with another dataset's (anomalies, label 1). Prints the metrics of
 // mlContext.AnomalyDetection.Evaluate and writes a PNG: top row the 10 least anomalous test images, bottom row the 10
 // most anomalous; a green frame marks an in-distribution image, a red frame an out-of-distribution one.
@@ -46,7 +46,7 @@ var options = new ProbabilisticCircuitAnomalyOptions
     ThresholdQuantile = 0.95, EpochCompleted = e => Console.WriteLine($"  epoch {e.Epoch}: validation bpd {e.ValidBitsPerDimension:F4}"),
 };
 using var detector = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(options).Fit(ml.Data.LoadFromEnumerable(Rows(train, 0f)));
-string codec = detector.AnomalyScore == AnomalyScore.InputComplexity ? $" ({detector.ComplexityCodec})" : "";
+string codec = detector.AnomalyScore is AnomalyScore.InputComplexity or AnomalyScore.LocalComplexity ? $" ({detector.ComplexityCodec})" : "";
 Console.WriteLine($"score: {detector.AnomalyScore}{codec}; threshold (0.95 quantile of the training scores): {detector.Threshold:F4}");
 
 var testRows = Rows(normalTest, 0f).Concat(Rows(anomalyTest, 1f)).ToList();

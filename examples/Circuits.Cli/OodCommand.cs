@@ -30,7 +30,7 @@ internal static class OodCommand
         };
         var data = new DataOptions();
         var oodDataDir = new Option<string?>("--ood-data-dir") { Description = "Data folder of the OOD dataset (default: its default folder)" };
-        var score = new Option<string>("--score") { Description = "all | bits-per-dimension | input-complexity | likelihood-ratio | local-likelihood-ratio", DefaultValueFactory = _ => "all" };
+        var score = new Option<string>("--score") { Description = "all | bits-per-dimension | input-complexity | likelihood-ratio | local-complexity", DefaultValueFactory = _ => "all" };
         var codec = new Option<string>("--codec") { Description = "Codec of input-complexity: png | webp | deflate | brotli | all (default: the library's default, deflate)", DefaultValueFactory = _ => "deflate" };
         var mutationRate = new Option<double>("--background-mutation-rate")
         {
@@ -98,14 +98,14 @@ internal static class OodCommand
             var oodLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, ood, batch);
             int categories = Math.Min(d.Categories, 256);
             var pixelBackground = scores.Contains(AnomalyScore.LikelihoodRatio) ? PixelBackgroundModel.Fit(inSplits.Train, rate, categories) : null;
-            var localBackground = scores.Contains(AnomalyScore.LocalLikelihoodRatio) ? LocalPixelModel.Fit(inSplits.Train, categories) : null;
+            var localBackground = scores.Contains(AnomalyScore.LocalComplexity) ? LocalPixelModel.Fit(inSplits.Train, categories) : null;
             foreach (var kind in scores)
             {
-                foreach (var k in kind == AnomalyScore.InputComplexity ? codecs : [AnomalyScores.DefaultCodec])
+                foreach (var k in kind is AnomalyScore.InputComplexity or AnomalyScore.LocalComplexity ? codecs : [AnomalyScores.DefaultCodec])
                 {
                     string label = kind switch
                     {
-                        AnomalyScore.InputComplexity => $"{kind} ({k})",
+                        AnomalyScore.InputComplexity or AnomalyScore.LocalComplexity => $"{kind} ({k})",
                         AnomalyScore.LikelihoodRatio => string.Format(c, "{0} (mu={1})", kind, rate),
                         _ => kind.ToString(),
                     };
@@ -131,7 +131,7 @@ internal static class OodCommand
         string key = value.Replace("-", "").Replace("_", "");
         foreach (var kind in Enum.GetValues<AnomalyScore>())
             if (kind.ToString().Equals(key, StringComparison.OrdinalIgnoreCase)) return [kind];
-        throw new ArgumentException($"Unknown --score '{value}'; expected all, bits-per-dimension, input-complexity, likelihood-ratio or local-likelihood-ratio.");
+        throw new ArgumentException($"Unknown --score '{value}'; expected all, bits-per-dimension, input-complexity, likelihood-ratio or local-complexity.");
     }
 
     static ComplexityCodec[] ParseCodecs(string value) => value.ToLowerInvariant() switch

@@ -29,12 +29,12 @@ public enum AnomalyScore
     LikelihoodRatio,
 
     /// <summary>
-    /// Likelihood ratio against a model of local statistics, (−log₂ p(x) + log₂ p_local(x)) / D: the background is a
-    /// <see cref="LocalPixelModel"/> fitted to the same training images — each value given its quantised causal
-    /// neighbours, the same at every position, averaged with a value histogram. It divides out what makes an image simple
-    /// or complex (as <see cref="InputComplexity"/> does with a generic codec, but with a codec fitted to the data) and
-    /// keeps what only the circuit models: layout. The best score across the out-of-distribution benchmark in
-    /// <c>docs/benchmarks.md</c>, and the default.
+    /// Input complexity measured by the shorter of two lossless codes, (−log₂ p(x) − min(L(x), −log₂ p_local(x))) / D:
+    /// L(x) from the generic codec of <see cref="ProbabilisticCircuitAnomalyOptions.ComplexityCodec"/>, as in
+    /// <see cref="InputComplexity"/>, and p_local a <see cref="LocalPixelModel"/> fitted to the same training images
+    /// (each value given its quantised causal neighbours, the same model at every position) — a code that knows the
+    /// data's texture but not its layout, so the score keeps what only the circuit models. The best score across the
+    /// out-of-distribution benchmark in <c>docs/benchmarks.md</c>, and the default.
     /// </summary>
-    LocalLikelihoodRatio,
+    LocalComplexity,
 }

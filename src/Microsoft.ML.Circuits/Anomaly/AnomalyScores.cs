@@ -10,7 +10,7 @@ namespace Microsoft.ML.Circuits;
 public static class AnomalyScores
 {
     /// <summary>The score the anomaly trainer uses unless told otherwise (the best across the benchmark in <c>docs/benchmarks.md</c>).</summary>
-    public const AnomalyScore DefaultScore = AnomalyScore.LocalLikelihoodRatio;
+    public const AnomalyScore DefaultScore = AnomalyScore.LocalComplexity;
 
     /// <summary>The codec <see cref="AnomalyScore.InputComplexity"/> uses unless told otherwise (chosen by measurement, <c>docs/benchmarks.md</c>).</summary>
     public const ComplexityCodec DefaultCodec = ComplexityCodec.Deflate;
@@ -19,9 +19,9 @@ public static class AnomalyScores
     /// <param name="circuit">A trained circuit of the images' shape.</param>
     /// <param name="images">The images (quantised bytes).</param>
     /// <param name="score">Which score.</param>
-    /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/> (ignored by the other scores).</param>
+    /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/> and <see cref="AnomalyScore.LocalComplexity"/> (ignored by the other scores).</param>
     /// <param name="background">The background model: a <see cref="PixelBackgroundModel"/> for <see cref="AnomalyScore.LikelihoodRatio"/>, a
-    /// <see cref="LocalPixelModel"/> for <see cref="AnomalyScore.LocalLikelihoodRatio"/> (required by those, ignored by the others).</param>
+    /// <see cref="LocalPixelModel"/> for <see cref="AnomalyScore.LocalComplexity"/> (required by those, ignored by the others).</param>
     /// <param name="batchSize">Images per circuit evaluation.</param>
     public static double[] Compute(TensorizedCircuit circuit, ImageDataset images, AnomalyScore score, ComplexityCodec codec = DefaultCodec,
         BackgroundModel? background = null, int batchSize = 512)
@@ -40,8 +40,8 @@ public static class AnomalyScores
     /// <param name="logLikelihoods">One normalised log-likelihood per image, in order.</param>
     /// <param name="images">The images that were scored.</param>
     /// <param name="score">Which score.</param>
-    /// <param name="codec">The codec of <see cref="AnomalyScore.InputComplexity"/>.</param>
-    /// <param name="background">The background model of a likelihood-ratio score (see <see cref="Compute"/>).</param>
+    /// <param name="codec">The codec of the complexity scores.</param>
+    /// <param name="background">The background model of <see cref="AnomalyScore.LikelihoodRatio"/> or <see cref="AnomalyScore.LocalComplexity"/> (see <see cref="Compute"/>).</param>
     public static double[] FromLogLikelihoods(IReadOnlyList<double> logLikelihoods, ImageDataset images, AnomalyScore score,
         ComplexityCodec codec = DefaultCodec, BackgroundModel? background = null)
     {
@@ -75,9 +75,9 @@ public static class AnomalyScores
     {
         if (!Enum.IsDefined(score))
             throw new ArgumentOutOfRangeException(nameof(score), score, $"Unknown anomaly score; expected one of: {string.Join(", ", Enum.GetNames<AnomalyScore>())}.");
-        if (score == AnomalyScore.InputComplexity && !Enum.IsDefined(codec))
+        if (score is AnomalyScore.InputComplexity or AnomalyScore.LocalComplexity && !Enum.IsDefined(codec))
             throw new ArgumentOutOfRangeException(nameof(codec), codec, $"Unknown complexity codec; expected one of: {string.Join(", ", Enum.GetNames<ComplexityCodec>())}.");
-        if (score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio)
+        if (score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalComplexity)
         {
             string needed = score == AnomalyScore.LikelihoodRatio ? nameof(PixelBackgroundModel) : nameof(LocalPixelModel);
             if (background is null)
@@ -100,7 +100,9 @@ public static class AnomalyScores
         {
             AnomalyScore.BitsPerDimension => bpd,
             AnomalyScore.InputComplexity => bpd - ComplexityBitsPerDimension(image, height, width, channels, codec),
-            AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio => bpd - Evaluation.BitsPerDimension(background!.LogLikelihood(image), dimensions),
+            AnomalyScore.LikelihoodRatio => bpd - Evaluation.BitsPerDimension(background!.LogLikelihood(image), dimensions),
+            AnomalyScore.LocalComplexity => bpd - Math.Min(ComplexityBitsPerDimension(image, height, width, channels, codec),
+                ((LocalPixelModel)background!).BitsPerDimension(image)),
             _ => throw new ArgumentOutOfRangeException(nameof(score), score, "Unknown anomaly score."),
         };
     }

@@ -1,10 +1,10 @@
 namespace Microsoft.ML.Circuits;
 
 /// <summary>
-/// A simple model of the training images that a likelihood-ratio anomaly score divides out: the circuit's log-likelihood
-/// minus the background's measures what the circuit knows beyond what the background captures.
+/// A simple model of the training images that an anomaly score measures the circuit against: the circuit's
+/// log-likelihood minus the background's is what the circuit knows beyond what the background captures.
 /// <see cref="PixelBackgroundModel"/> is the background of <see cref="AnomalyScore.LikelihoodRatio"/>,
-/// <see cref="LocalPixelModel"/> that of <see cref="AnomalyScore.LocalLikelihoodRatio"/>.
+/// <see cref="LocalPixelModel"/> the learned code of <see cref="AnomalyScore.LocalComplexity"/>.
 /// </summary>
 public abstract class BackgroundModel
 {

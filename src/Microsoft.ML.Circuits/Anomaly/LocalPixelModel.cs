@@ -3,19 +3,15 @@ using Microsoft.ML.Circuits.Data;
 namespace Microsoft.ML.Circuits;
 
 /// <summary>
-/// The background of <see cref="AnomalyScore.LocalLikelihoodRatio"/>: a model of the training images' local
-/// statistics that knows nothing of where things are. It averages two stationary models (the same tables at every
-/// position, each channel its own):
-/// <list type="bullet">
-/// <item>a context model q(v | a, b, c): each value given its left, upper and upper-left neighbours in the same channel
-/// (0 outside the image), each quantised to <see cref="ContextLevels"/> levels;</item>
-/// <item>a histogram h(v) of the values.</item>
-/// </list>
-/// Its score is log p_local(x) = ½ Σ log q(x_i | context_i) + ½ Σ log h(x_i), both with add-½ smoothing. It captures
-/// texture, smoothness and ink density (what makes an image simple or complex, as a lossless codec's size does) but not
-/// layout, so the circuit's likelihood divided by it measures the global structure only the circuit models: an
-/// upside-down garment or a digit under a garment model has ordinary local statistics but an unlikely layout. Fitting
-/// is counting: exact and deterministic.
+/// The learned coder of <see cref="AnomalyScore.LocalComplexity"/>: a model of the training images' local statistics
+/// that knows nothing of where things are. Each value (each channel its own tables) is coded with the mixture
+/// p(v | a, b, c) = ½ q(v | a, b, c) + ½ h(v) of a context model q — the value given its left, upper and upper-left
+/// neighbours in the same channel (0 outside the image), each quantised to <see cref="ContextLevels"/> levels — and a
+/// histogram h of the values, both with add-½ smoothing and the same at every position. log p_local(x) = Σ log p(x_i | …)
+/// is a proper log-likelihood: −log₂ p_local(x) is the length of a lossless code for x fitted to the training data. It
+/// captures texture, smoothness and ink density (what makes an image simple or complex) but not layout, so the circuit's
+/// likelihood measured against it keeps the global structure only the circuit models. Fitting is counting: exact and
+/// deterministic.
 /// </summary>
 public sealed class LocalPixelModel : BackgroundModel
 {
@@ -25,13 +21,11 @@ public sealed class LocalPixelModel : BackgroundModel
     const int Contexts = ContextLevels * ContextLevels * ContextLevels;
     const int FormatVersion = 1;
 
-    // Per channel: Contexts·Categories log q(v | context), then Categories log h(v).
+    // Per channel c, context k and value v, at (c·Contexts + k)·Categories + v: log(½ q(v | k) + ½ h(v)).
     readonly float[] logProbabilities;
 
     LocalPixelModel(int height, int width, int channels, int categories, float[] logProbabilities)
         : base(height, width, channels, categories) => this.logProbabilities = logProbabilities;
-
-    int ChannelStride => (Contexts + 1) * Categories;
 
     /// <summary>Fits the model to <paramref name="images"/>.</summary>
     /// <param name="images">The training images (at least one).</param>
@@ -42,10 +36,10 @@ public sealed class LocalPixelModel : BackgroundModel
         if (images.Count == 0) throw new ArgumentException("The background model needs at least one training image.", nameof(images));
         if (categories is < 2 or > 256)
             throw new ArgumentOutOfRangeException(nameof(categories), categories, "Categories must lie in 2..256.");
-        var model = new LocalPixelModel(images.Height, images.Width, images.Channels, categories,
-            new float[images.Channels * (Contexts + 1) * categories]);
-        int stride = model.ChannelStride, size = images.ImageSize;
-        var counts = new long[model.logProbabilities.Length];
+        int channels = images.Channels, size = images.ImageSize;
+        var model = new LocalPixelModel(images.Height, images.Width, channels, categories, new float[channels * Contexts * categories]);
+        var contextCounts = new long[channels * Contexts * categories];
+        var valueCounts = new long[channels * categories];
         for (int i = 0; i < images.Count; i++)
         {
             var image = images.Image(i);
@@ -53,19 +47,29 @@ public sealed class LocalPixelModel : BackgroundModel
             {
                 if (image[d] >= categories)
                     throw new ArgumentException($"{images.Name} image {i}, value {d}: {image[d]} is outside 0..{categories - 1}.", nameof(images));
-                int channel = d % images.Channels;
-                counts[channel * stride + model.Context(image, d) * categories + image[d]]++;
-                counts[channel * stride + Contexts * categories + image[d]]++;
+                int channel = d % channels;
+                contextCounts[(channel * Contexts + model.Context(image, d)) * categories + image[d]]++;
+                valueCounts[channel * categories + image[d]]++;
             }
         }
-        for (int row = 0; row < model.logProbabilities.Length / categories; row++)
+        double half = categories / 2.0;
+        for (int channel = 0; channel < channels; channel++)
         {
-            var rowCounts = counts.AsSpan(row * categories, categories);
+            var values = valueCounts.AsSpan(channel * categories, categories);
             long total = 0;
-            foreach (long n in rowCounts) total += n;
-            double denominator = total + categories / 2.0;
-            for (int v = 0; v < categories; v++)
-                model.logProbabilities[row * categories + v] = (float)Math.Log((rowCounts[v] + 0.5) / denominator);
+            foreach (long n in values) total += n;
+            for (int k = 0; k < Contexts; k++)
+            {
+                int row = (channel * Contexts + k) * categories;
+                var counts = contextCounts.AsSpan(row, categories);
+                long inContext = 0;
+                foreach (long n in counts) inContext += n;
+                for (int v = 0; v < categories; v++)
+                {
+                    double q = (counts[v] + 0.5) / (inContext + half), h = (values[v] + 0.5) / (total + half);
+                    model.logProbabilities[row + v] = (float)Math.Log(0.5 * q + 0.5 * h);
+                }
+            }
         }
         return model;
     }
@@ -86,19 +90,14 @@ public sealed class LocalPixelModel : BackgroundModel
     public override double LogLikelihood(ReadOnlySpan<byte> image)
     {
         CheckImage(image);
-        int stride = ChannelStride, histogram = Contexts * Categories;
-        double context = 0, values = 0;
+        double total = 0;
         for (int d = 0; d < image.Length; d++)
-        {
-            int row = d % Channels * stride;
-            context += logProbabilities[row + Context(image, d) * Categories + image[d]];
-            values += logProbabilities[row + histogram + image[d]];
-        }
-        return 0.5 * (context + values);
+            total += logProbabilities[(d % Channels * Contexts + Context(image, d)) * Categories + image[d]];
+        return total;
     }
 
-    /// <summary>Per channel, (context·Categories + v) for the context model then (Contexts·Categories + v) for the histogram (the ONNX exporter's table).</summary>
-    internal ReadOnlySpan<float> LogProbabilityTable => logProbabilities;
+    /// <summary>−log₂ p_local(x) / D: the length of this model's code for <paramref name="image"/>, in bits per dimension.</summary>
+    public double BitsPerDimension(ReadOnlySpan<byte> image) => -LogLikelihood(image) / (Math.Log(2) * image.Length);
 
     internal override void Save(BinaryWriter writer)
     {
@@ -116,7 +115,7 @@ public sealed class LocalPixelModel : BackgroundModel
         if (height < 1 || width < 1 || channels < 1 || categories is < 2 or > 256 || levels != ContextLevels || (long)height * width * channels > 1 << 28 || channels > 64)
             throw new InvalidDataException(
                 $"{source}: the local background model header is corrupt ({height}×{width}×{channels}, {categories} categories, {levels} context levels; expected {ContextLevels}).");
-        var log = new float[channels * (Contexts + 1) * categories];
+        var log = new float[channels * Contexts * categories];
         for (int j = 0; j < log.Length; j++)
         {
             log[j] = reader.ReadSingle();

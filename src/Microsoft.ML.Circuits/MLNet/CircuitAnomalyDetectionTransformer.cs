@@ -26,7 +26,7 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     internal const uint VersionWithScore = 0x00010002;
 
     /// <summary>
-    /// Same layout; adds <see cref="AnomalyScore.LocalLikelihoodRatio"/>, whose background stream holds a
+    /// Same layout; adds <see cref="AnomalyScore.LocalComplexity"/>, whose background stream holds a
     /// <see cref="LocalPixelModel"/>. Readers of 0x00010002 do not know that score, so they are told the zip is newer.
     /// </summary>
     internal const uint VersionWithLocalBackground = 0x00010003;
@@ -48,7 +48,7 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         Threshold = threshold;
         AnomalyScore = score;
         ComplexityCodec = codec;
-        Background = score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio ? background : null;
+        Background = score is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalComplexity ? background : null;
         outputs = new AnomalyColumns(this, scoreColumnName, predictedLabelColumnName);
     }
 
@@ -58,13 +58,13 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
     /// <summary>The score this detector emits (models saved before scores were selectable use <see cref="AnomalyScore.BitsPerDimension"/>).</summary>
     public AnomalyScore AnomalyScore { get; }
 
-    /// <summary>The codec of <see cref="AnomalyScore.InputComplexity"/> (stored, but unused by the other scores).</summary>
+    /// <summary>The codec of <see cref="AnomalyScore.InputComplexity"/> and <see cref="AnomalyScore.LocalComplexity"/> (stored, but unused by the other scores).</summary>
     public ComplexityCodec ComplexityCodec { get; }
 
     /// <summary>
     /// The background model of a likelihood-ratio score (a <see cref="PixelBackgroundModel"/> for
     /// <see cref="AnomalyScore.LikelihoodRatio"/>, a <see cref="LocalPixelModel"/> for
-    /// <see cref="AnomalyScore.LocalLikelihoodRatio"/>); null for the other scores.
+    /// <see cref="AnomalyScore.LocalComplexity"/>); null for the other scores.
     /// </summary>
     public BackgroundModel? Background { get; }
 
@@ -89,8 +89,8 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
 
     /// <summary>
     /// The exported graph's <c>score</c> (this detector's anomaly score, float [N]) and <c>predicted_label</c>
-    /// (score &gt; <see cref="Threshold"/>, bool [N]). Bits per dimension and both likelihood ratios are standard
-    /// operators; input complexity needs a lossless image codec, which ONNX has not.
+    /// (score &gt; <see cref="Threshold"/>, bool [N]). Bits per dimension and the likelihood ratio are standard operators;
+    /// the complexity scores need a lossless image codec, which ONNX has not.
     /// </summary>
     private protected override void AddOnnxOutputs(OnnxCircuitGraph graph, Dictionary<string, string> metadata)
     {
@@ -117,13 +117,10 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
                 score = g.Add("Add", "anomaly", [graph.BitsPerDimension, scaled], output: OnnxScoreOutput);
                 break;
             }
-            case AnomalyScore.LocalLikelihoodRatio:
-                score = g.Add("Add", "anomaly", [graph.BitsPerDimension, LocalBackgroundTerm(graph, (LocalPixelModel)Background!)], output: OnnxScoreOutput);
-                break;
             default:
                 throw new NotSupportedException(
                     $"The {AnomalyScore} anomaly score needs the image's compressed size ({ComplexityCodec}), which standard ONNX operators cannot compute. " +
-                    "Export a detector fitted with AnomalyScore.LocalLikelihoodRatio (the default), BitsPerDimension or LikelihoodRatio, or export the density " +
+                    "Export a detector fitted with AnomalyScore.BitsPerDimension or LikelihoodRatio, or export the density " +
                     "(log_likelihood, bits_per_dimension) and subtract the complexity in the host.");
         }
         string label = g.Add("Greater", "anomaly", [score, g.Scalar("anomaly/threshold", Threshold)], output: OnnxPredictedLabelOutput);
@@ -132,49 +129,6 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         g.AddOutput(label, OnnxElementType.Bool, batch, $"score > {Threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}.");
         metadata["anomaly_score"] = AnomalyScore.ToString();
         metadata["anomaly_threshold"] = Threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>
-    /// log p_local(x) / (ln 2 · D) (float [N]) from the graph's pixel rows, as <see cref="LocalPixelModel.LogLikelihood"/>
-    /// computes it: each value's left, upper and upper-left neighbours (0 outside the image) through a zero-padded
-    /// (H+1, W+1, C, N) copy of the values, quantised by integer division, index one gather into the context table and
-    /// one into the histogram; half their sum.
-    /// </summary>
-    string LocalBackgroundTerm(OnnxCircuitGraph graph, LocalPixelModel background)
-    {
-        var g = graph.Graph;
-        var d = Description;
-        int h = d.ImageHeight, w = d.ImageWidth, channels = d.Channels, categories = d.Categories;
-        if (background.Categories != categories)
-            throw new NotSupportedException($"The local background model has {background.Categories} categories but the circuit {categories}; this pair cannot be exported.");
-        const int levels = LocalPixelModel.ContextLevels;
-        long stride = (long)(levels * levels * levels + 1) * categories;
-        // The pixel rows are (pixel·C + c)·Categories + value: subtract the offsets to get the values, (H, W, C, N).
-        var offsets = new long[(long)h * w * channels];
-        for (int r = 0; r < offsets.Length; r++) offsets[r] = (long)r * categories;
-        string values = g.Add("Sub", "anomaly/local", [graph.PixelRows, g.Constant("anomaly/local/row_offsets", offsets, (long)h * w, channels, 1)]);
-        string image = g.Add("Reshape", "anomaly/local", [values, g.Ints(h, w, channels, -1)]);
-        string padded = g.Add("Pad", "anomaly/local", [image, g.Ints(1, 1, 0, 0, 0, 0, 0, 0)]);
-        string Neighbour(string name, long top, long left) =>
-            g.Add("Slice", $"anomaly/local/{name}", [padded, g.Ints(top, left), g.Ints(top + h, left + w), g.Ints(0, 1)]);
-        string Level(string value) => g.Add("Div", "anomaly/local", [g.Add("Mul", "anomaly/local", [value, g.Ints(levels)]), g.Ints(categories)]);
-        string context = g.Add("Add", "anomaly/local", [
-            g.Add("Mul", "anomaly/local", [
-                g.Add("Add", "anomaly/local", [g.Add("Mul", "anomaly/local", [Level(Neighbour("left", 1, 0)), g.Ints(levels)]), Level(Neighbour("up", 0, 1))]),
-                g.Ints(levels)]),
-            Level(Neighbour("up_left", 0, 0))]);
-        var channelBase = new long[channels];
-        for (int c = 0; c < channels; c++) channelBase[c] = c * stride;
-        string bases = g.Constant("anomaly/local/channel_offsets", channelBase, 1, 1, channels, 1);
-        string contextRows = g.Add("Add", "anomaly/local", [g.Add("Add", "anomaly/local", [bases, g.Add("Mul", "anomaly/local", [context, g.Ints(categories)])]), image]);
-        string histogramRows = g.Add("Add", "anomaly/local", [g.Add("Add", "anomaly/local", [bases, g.Ints((long)levels * levels * levels * categories)]), image]);
-        var table = background.LogProbabilityTable;
-        string constantTable = g.Constant("anomaly/local/log_probabilities", table, table.Length);
-        string Summed(string rows) => g.Add("ReduceSum", "anomaly/local",
-            [g.Add("Gather", "anomaly/local", [constantTable, rows], [("axis", 0L)]), g.Ints(0, 1, 2)], [("keepdims", 0L)]);
-        string total = g.Add("Add", "anomaly/local", [Summed(contextRows), Summed(histogramRows)]);
-        // bpd − bpd_local = bpd + ½ (Σ log q + Σ log h) / (ln 2 · D).
-        return g.Add("Mul", "anomaly/local", [total, g.Scalar("anomaly/local/half_inverse_ln2_dimensions", (float)(0.5 / (Math.Log(2) * d.Dimensions)))]);
     }
 
     internal const string OnnxScoreOutput = "score";
@@ -229,7 +183,7 @@ public sealed class CircuitAnomalyDetectionTransformer : CircuitTransformerBase
         var (column, layout, scale, batch, model) = LoadCommon(ctx);
         BackgroundModel? background = null;
         string source = $"the model zip's {BackgroundStreamName}";
-        if (kind is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalLikelihoodRatio &&
+        if (kind is AnomalyScore.LikelihoodRatio or AnomalyScore.LocalComplexity &&
             !ctx.TryLoadBinaryStream(BackgroundStreamName, reader => background = kind == AnomalyScore.LikelihoodRatio
                 ? PixelBackgroundModel.Load(reader, source)
                 : LocalPixelModel.Load(reader, source)))

@@ -4,12 +4,12 @@ namespace Microsoft.ML.Circuits;
 public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
 {
     /// <summary>
-    /// The anomaly score (default <see cref="AnomalyScore.LocalLikelihoodRatio"/>, the best across the out-of-distribution
+    /// The anomaly score (default <see cref="AnomalyScore.LocalComplexity"/>, the best across the out-of-distribution
     /// benchmark in <c>docs/benchmarks.md</c>). The threshold is fitted on this score.
     /// </summary>
     public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;
 
-    /// <summary>The lossless codec that measures an image's complexity for <see cref="AnomalyScore.InputComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
+    /// <summary>The generic lossless codec of <see cref="AnomalyScore.InputComplexity"/> and <see cref="AnomalyScore.LocalComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
     public ComplexityCodec ComplexityCodec { get; set; } = AnomalyScores.DefaultCodec;
 
     /// <summary>

@@ -43,7 +43,7 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
             BackgroundModel? background = options.AnomalyScore switch
             {
                 AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, categories),
-                AnomalyScore.LocalLikelihoodRatio => LocalPixelModel.Fit(images, categories),
+                AnomalyScore.LocalComplexity => LocalPixelModel.Fit(images, categories),
                 _ => null,
             };
             float threshold = options.Threshold ?? Quantile(

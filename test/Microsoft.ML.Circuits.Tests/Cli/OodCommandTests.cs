@@ -38,7 +38,7 @@ public sealed class OodCommandTests
         var (code, output, error) = Run("ood", "--model-path", Model.Value, "--in-dataset", "mnist", "--ood-dataset", "flipped", "--threads", "1");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "mnist test split, 2004 images");
-        foreach (var label in new[] { "BitsPerDimension", "InputComplexity (Deflate)", "LikelihoodRatio (mu=0.1)", "LocalLikelihoodRatio", "RandomizedPca (rank 20)" })
+        foreach (var label in new[] { "BitsPerDimension", "InputComplexity (Deflate)", "LikelihoodRatio (mu=0.1)", "LocalComplexity (Deflate)", "RandomizedPca (rank 20)" })
         {
             var m = Metrics(output, label);
             Assert.IsTrue(m.All(v => v >= 0 && v <= 1), $"{label}: {string.Join(", ", m)}");
@@ -84,7 +84,7 @@ public sealed class OodCommandTests
         foreach (var (args, expected) in new[]
         {
             (new[] { "--ood-dataset", "blobs" }, "noise, constant, flipped"),
-            (new[] { "--ood-dataset", "noise", "--score", "loudness" }, "bits-per-dimension, input-complexity or likelihood-ratio"),
+            (new[] { "--ood-dataset", "noise", "--score", "loudness" }, "bits-per-dimension, input-complexity, likelihood-ratio or local-complexity"),
             (new[] { "--ood-dataset", "noise", "--codec", "gif" }, "png, webp, deflate, brotli or all"),
             (new[] { "--ood-dataset", "noise", "--pca-rank", "-1" }, "--pca-rank"),
             (new[] { "--ood-dataset", "noise", "--background-mutation-rate", "0" }, "--background-mutation-rate"),

@@ -14,16 +14,16 @@ public sealed class AnomalyScoreTests
     };
 
     [TestMethod]
-    public void TheDefaultScoreIsTheLocalLikelihoodRatioAndTheCodecTheMeasuredOne()
+    public void TheDefaultScoreIsLocalComplexityAndTheCodecTheMeasuredOne()
     {
         var options = new ProbabilisticCircuitAnomalyOptions();
-        Assert.AreEqual(AnomalyScore.LocalLikelihoodRatio, options.AnomalyScore);
+        Assert.AreEqual(AnomalyScore.LocalComplexity, options.AnomalyScore);
         Assert.AreEqual(AnomalyScores.DefaultCodec, options.ComplexityCodec);
     }
 
     [TestMethod]
     [DataRow(AnomalyScore.InputComplexity)]
-    [DataRow(AnomalyScore.LocalLikelihoodRatio)]
+    [DataRow(AnomalyScore.LocalComplexity)]
     [DataRow(AnomalyScore.LikelihoodRatio)]
     public void TheCorrectionIsComputedFromThePixelsTheModelScores(AnomalyScore score)
     {
@@ -42,21 +42,26 @@ public sealed class AnomalyScoreTests
         Assert.AreEqual(on255.Threshold, on01.Threshold);
 
         // And it is the library's formula on those bytes: bits per dimension minus the correction of the quantised
-        // image — L(x)/D for the codec, log₂ p_bg(x)/D for a background fitted on the same training bytes.
+        // image — L(x)/D for the codec, −log₂ p_bg(x)/D for a background fitted on the same training bytes, the
+        // shorter of the codec's and the local model's code for LocalComplexity.
         var trainImages = Train.Subset(Enumerable.Range(0, 128).ToArray());
         var images = Test.Subset(Enumerable.Range(0, 64).ToArray());
         var lls = Evaluation.LogLikelihoods(on01.Circuit, images);
         BackgroundModel? background = score switch
         {
-            AnomalyScore.LocalLikelihoodRatio => LocalPixelModel.Fit(trainImages),
+            AnomalyScore.LocalComplexity => LocalPixelModel.Fit(trainImages),
             AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(trainImages),
             _ => null,
         };
         for (int i = 0; i < 64; i++)
         {
-            double correction = background is null
-                ? AnomalyScores.ComplexityBitsPerDimension(images.Image(i), 28, 28, 1)
-                : -background.LogLikelihood(images.Image(i)) / (Math.Log(2) * 784);
+            double codec = AnomalyScores.ComplexityBitsPerDimension(images.Image(i), 28, 28, 1);
+            double correction = score switch
+            {
+                AnomalyScore.InputComplexity => codec,
+                AnomalyScore.LocalComplexity => Math.Min(codec, -background!.LogLikelihood(images.Image(i)) / (Math.Log(2) * 784)),
+                _ => -background!.LogLikelihood(images.Image(i)) / (Math.Log(2) * 784),
+            };
             Assert.AreEqual(Evaluation.BitsPerDimension(lls[i], 784) - correction, scores01[i], 1e-4, $"image {i}");
         }
         // The correction is not zero: the score differs from plain bits per dimension.
@@ -83,7 +88,7 @@ public sealed class AnomalyScoreTests
                 Assert.AreEqual(ComplexityCodec.Brotli, reloaded.ComplexityCodec);
                 Assert.AreEqual(detector.Threshold, reloaded.Threshold);
                 Assert.AreEqual(score == AnomalyScore.LikelihoodRatio, reloaded.Background is PixelBackgroundModel);
-                Assert.AreEqual(score == AnomalyScore.LocalLikelihoodRatio, reloaded.Background is LocalPixelModel);
+                Assert.AreEqual(score == AnomalyScore.LocalComplexity, reloaded.Background is LocalPixelModel);
                 CollectionAssert.AreEqual(Column(detector.Transform(test), "Score"), Column(reloaded.Transform(test), "Score"), $"{score}");
             }
         }
@@ -166,12 +171,12 @@ public sealed class AnomalyScoreTests
             ml.AnomalyDetection.Trainers.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions { BackgroundMutationRate = 0 })).ParamName);
         var images = new ImageDataset(2, 2, 1, new byte[4]);
         Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LikelihoodRatio));
-        Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio));
+        Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalComplexity));
         // Each likelihood ratio needs its own kind of background, and one of the images' shape.
         var wrongKind = Assert.Throws<ArgumentException>(() =>
-            AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio, background: PixelBackgroundModel.Fit(images)));
+            AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalComplexity, background: PixelBackgroundModel.Fit(images)));
         StringAssert.Contains(wrongKind.Message, nameof(LocalPixelModel));
-        var wrongShape = Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalLikelihoodRatio,
+        var wrongShape = Assert.Throws<ArgumentException>(() => AnomalyScores.FromLogLikelihoods([0.0], images, AnomalyScore.LocalComplexity,
             background: LocalPixelModel.Fit(new ImageDataset(3, 3, 1, new byte[9]))));
         StringAssert.Contains(wrongShape.Message, "3×3×1");
     }

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Circuits.Tests.MLNet;
 public sealed class LocalPixelModelTests
 {
     [TestMethod]
-    public void TheScoreIsHalfTheContextModelPlusHalfTheHistogramCountedByHand()
+    public void EachValueIsCodedWithHalfTheContextModelPlusHalfTheHistogramCountedByHand()
     {
         // Two 2×3 images with 4 categories: every level is 2·value (8 levels over 4 values), neighbours outside are 0.
         byte[] first = [0, 1, 3, 2, 2, 0], second = [3, 3, 1, 0, 1, 2];
@@ -33,15 +33,25 @@ public sealed class LocalPixelModelTests
         double Expected(byte[] image) => Pairs(image).Sum(p =>
         {
             var counts = contextCounts.GetValueOrDefault(p.Context, new int[4]);
-            double context = Math.Log((counts[p.Value] + 0.5) / (counts.Sum() + 2.0));
-            double histogram = Math.Log((valueCounts[p.Value] + 0.5) / (12 + 2.0));
-            return 0.5 * (context + histogram);
+            double context = (counts[p.Value] + 0.5) / (counts.Sum() + 2.0);
+            double histogram = (valueCounts[p.Value] + 0.5) / (12 + 2.0);
+            return Math.Log(0.5 * context + 0.5 * histogram);
         });
         Assert.AreEqual(Expected(first), model.LogLikelihood(first), 1e-5);
         Assert.AreEqual(Expected(second), model.LogLikelihood(second), 1e-5);
         byte[] unseen = [1, 1, 1, 1, 1, 1];
         Assert.AreEqual(Expected(unseen), model.LogLikelihood(unseen), 1e-5);
         Assert.AreEqual(4, model.Categories);
+        // A proper distribution: the probabilities of every 2×3 image over 4 values sum to 1.
+        double total = 0;
+        var every = new byte[6];
+        for (int n = 0; n < 4096; n++)
+        {
+            for (int j = 0, rest = n; j < 6; j++, rest /= 4) every[j] = (byte)(rest % 4);
+            total += Math.Exp(model.LogLikelihood(every));
+        }
+        Assert.AreEqual(1.0, total, 1e-5);
+        Assert.AreEqual(-model.LogLikelihood(first) / (Math.Log(2) * 6), model.BitsPerDimension(first), 1e-12);
     }
 
     [TestMethod]

@@ -70,7 +70,6 @@ public sealed class TransformerOnnxExportTests
     [TestMethod]
     [DataRow(AnomalyScore.BitsPerDimension)]
     [DataRow(AnomalyScore.LikelihoodRatio)]
-    [DataRow(AnomalyScore.LocalLikelihoodRatio)]
     public void AnAnomalyDetectorExportsItsScoreAndPredictedLabel(AnomalyScore score)
     {
         var ml = new MLContext(seed: 2);
@@ -103,53 +102,19 @@ public sealed class TransformerOnnxExportTests
     }
 
     [TestMethod]
-    [DataRow(ChannelLayout.Interleaved)]
-    [DataRow(ChannelLayout.Planar)]
-    public void TheLocalLikelihoodRatioOfColourImagesExportsChannelByChannel(ChannelLayout layout)
-    {
-        // 6×5 RGB images whose channels differ (each its own context and histogram tables in the exported gathers).
-        var ml = new MLContext(seed: 6);
-        var random = new Random(6);
-        List<ColourRow> Rows(int count) => Enumerable.Range(0, count).Select(_ => new ColourRow
-        {
-            Pixels = Enumerable.Range(0, 90).Select(j => (float)(random.Next(3) * 100 + j % 3 * 20 + random.Next(2))).ToArray(),
-        }).ToList();
-        using var detector = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
-        {
-            RegionGraph = RegionGraphKind.QuadTree, Units = 2, MaxEpochs = 1, BatchSize = 32, LearningRate = 0.1,
-            ImageHeight = 6, ImageWidth = 5, Channels = 3, ChannelLayout = layout,
-        }).Fit(ml.Data.LoadFromEnumerable(Rows(96)));
-        Assert.IsInstanceOfType<LocalPixelModel>(detector.Background);
-        var rows = Rows(24);
-        var expected = Column(detector.Transform(ml.Data.LoadFromEnumerable(rows)), "Score");
-        using var stream = new MemoryStream();
-        detector.ExportToOnnx(stream);
-        using var session = new InferenceSession(stream.ToArray());
-        var input = session.InputMetadata.First();
-        int[] shape = [rows.Count, .. input.Value.Dimensions.Skip(1)];
-        using var results = session.Run([NamedOnnxValue.CreateFromTensor(input.Key, new DenseTensor<float>(rows.SelectMany(r => r.Pixels).ToArray(), shape))]);
-        var score = results.First(r => r.Name == "score").AsEnumerable<float>().ToArray();
-        for (int i = 0; i < rows.Count; i++)
-            Assert.AreEqual(expected[i], score[i], Tolerance * Math.Max(1, Math.Abs(expected[i])), $"score of row {i}");
-    }
-
-    sealed class ColourRow
-    {
-        [VectorType(90)] public float[] Pixels { get; set; } = [];
-    }
-
-    [TestMethod]
-    public void TheInputComplexityScoreIsRefusedWithTheReason()
+    [DataRow(AnomalyScore.InputComplexity)]
+    [DataRow(AnomalyScore.LocalComplexity)]
+    public void TheComplexityScoresAreRefusedWithTheReason(AnomalyScore score)
     {
         var ml = new MLContext(seed: 3);
         var train = ml.Data.LoadFromEnumerable(Digits(Train, 64));
         using var detector = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
         {
-            RegionGraph = RegionGraphKind.QuadTree, Units = 2, MaxEpochs = 1, BatchSize = 32, AnomalyScore = AnomalyScore.InputComplexity,
+            RegionGraph = RegionGraphKind.QuadTree, Units = 2, MaxEpochs = 1, BatchSize = 32, AnomalyScore = score,
         }).Fit(train);
         string path = Path.Combine(TempFolder(), "complexity.onnx");
         var error = Assert.ThrowsExactly<NotSupportedException>(() => detector.ExportToOnnx(path));
-        StringAssert.Contains(error.Message, "InputComplexity");
+        StringAssert.Contains(error.Message, score.ToString());
         Assert.IsFalse(File.Exists(path), "nothing is written when the export is refused");
     }
 
