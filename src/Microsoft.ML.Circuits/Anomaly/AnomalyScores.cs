@@ -9,8 +9,30 @@ namespace Microsoft.ML.Circuits;
 /// </summary>
 public static class AnomalyScores
 {
-    /// <summary>The score the anomaly trainer uses unless told otherwise (the best across the benchmark in <c>docs/benchmarks.md</c>).</summary>
+    /// <summary>
+    /// The automatic choice prefers this score (the best across the benchmark in <c>docs/benchmarks.md</c>) when the
+    /// circuit has learned more than local statistics; see <see cref="Choose"/>.
+    /// </summary>
     public const AnomalyScore DefaultScore = AnomalyScore.LocalComplexity;
+
+    /// <summary>
+    /// How much shorter, in bits per dimension, the circuit's code for its training images must be than the
+    /// <see cref="LocalPixelModel"/>'s for <see cref="Choose"/> to pick <see cref="AnomalyScore.LocalComplexity"/>.
+    /// </summary>
+    public const double LocalComplexityMargin = 0.1;
+
+    /// <summary>
+    /// The automatic choice of score (what the anomaly trainer uses when no score is set):
+    /// <see cref="AnomalyScore.LocalComplexity"/> when the circuit codes the training images at least
+    /// <see cref="LocalComplexityMargin"/> bits per dimension shorter than the local pixel model does — it has learned
+    /// structure beyond local statistics, so measuring it against the local model isolates that structure — and
+    /// <see cref="AnomalyScore.InputComplexity"/> otherwise: an under-trained circuit is barely better than the local
+    /// model, and the ratio against it then carries little but noise (docs/benchmarks.md measures both cases).
+    /// </summary>
+    /// <param name="circuitBitsPerDimension">The circuit's mean bits per dimension on the training images.</param>
+    /// <param name="localBitsPerDimension">The local pixel model's mean bits per dimension on the same images.</param>
+    public static AnomalyScore Choose(double circuitBitsPerDimension, double localBitsPerDimension) =>
+        circuitBitsPerDimension <= localBitsPerDimension - LocalComplexityMargin ? AnomalyScore.LocalComplexity : AnomalyScore.InputComplexity;
 
     /// <summary>The codec <see cref="AnomalyScore.InputComplexity"/> uses unless told otherwise (chosen by measurement, <c>docs/benchmarks.md</c>).</summary>
     public const ComplexityCodec DefaultCodec = ComplexityCodec.Deflate;

@@ -4,10 +4,14 @@ namespace Microsoft.ML.Circuits;
 public sealed class ProbabilisticCircuitAnomalyOptions : ProbabilisticCircuitOptions
 {
     /// <summary>
-    /// The anomaly score (default <see cref="AnomalyScore.LocalComplexity"/>, the best across the out-of-distribution
-    /// benchmark in <c>docs/benchmarks.md</c>). The threshold is fitted on this score.
+    /// The anomaly score; the threshold is fitted on it. Null (the default) chooses after training with
+    /// <see cref="AnomalyScores.Choose"/>: <see cref="AnomalyScore.LocalComplexity"/> (the best across the
+    /// out-of-distribution benchmark in <c>docs/benchmarks.md</c>) when the circuit codes its training images clearly
+    /// better than a <see cref="LocalPixelModel"/> does, <see cref="AnomalyScore.InputComplexity"/> otherwise. The
+    /// fitted detector's <see cref="CircuitAnomalyDetectionTransformer.AnomalyScore"/> says which, and the training log
+    /// why.
     /// </summary>
-    public AnomalyScore AnomalyScore { get; set; } = AnomalyScores.DefaultScore;
+    public AnomalyScore? AnomalyScore { get; set; }
 
     /// <summary>The generic lossless codec of <see cref="AnomalyScore.InputComplexity"/> and <see cref="AnomalyScore.LocalComplexity"/> (default <see cref="ComplexityCodec.Deflate"/>, chosen by measurement).</summary>
     public ComplexityCodec ComplexityCodec { get; set; } = AnomalyScores.DefaultCodec;

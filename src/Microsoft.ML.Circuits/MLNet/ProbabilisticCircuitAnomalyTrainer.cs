@@ -21,7 +21,7 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
             throw new ArgumentOutOfRangeException(nameof(options.ThresholdQuantile), options.ThresholdQuantile, "ThresholdQuantile must lie in (0, 1].");
         if (options.Threshold is { } t && !float.IsFinite(t))
             throw new ArgumentOutOfRangeException(nameof(options.Threshold), t, "Threshold must be finite.");
-        if (!Enum.IsDefined(options.AnomalyScore))
+        if (options.AnomalyScore is { } chosen && !Enum.IsDefined(chosen))
             throw new ArgumentOutOfRangeException(nameof(options.AnomalyScore), options.AnomalyScore,
                 $"Unknown anomaly score; expected one of: {string.Join(", ", Enum.GetNames<AnomalyScore>())}.");
         if (!Enum.IsDefined(options.ComplexityCodec))
@@ -33,29 +33,56 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
         this.options = options;
     }
 
-    /// <summary>Trains the circuit (and the background model of a likelihood-ratio score) and fixes the threshold on the chosen score.</summary>
+    /// <summary>
+    /// Trains the circuit (and the background model of the score that needs one), chooses the score when none is set
+    /// (<see cref="AnomalyScores.Choose"/>) and fixes the threshold on it.
+    /// </summary>
     public CircuitAnomalyDetectionTransformer Fit(IDataView input)
     {
         var (model, pixels, images) = CircuitFitting.Fit(host, input, options);
         try
         {
             int categories = Math.Min(model.Description.Categories, 256);
-            BackgroundModel? background = options.AnomalyScore switch
+            var logLikelihoods = Training.Evaluation.LogLikelihoods(model.Circuit, images);
+            var score = options.AnomalyScore ?? AnomalyScore.LocalComplexity;
+            BackgroundModel? background = score switch
             {
                 AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, categories),
                 AnomalyScore.LocalComplexity => LocalPixelModel.Fit(images, categories),
                 _ => null,
             };
+            if (options.AnomalyScore is null)
+                score = ChooseScore(model.Circuit.Description.Dimensions, logLikelihoods, images, (LocalPixelModel)background!);
+            if (score != AnomalyScore.LocalComplexity && background is LocalPixelModel) background = null;
             float threshold = options.Threshold ?? Quantile(
-                AnomalyScores.Compute(model.Circuit, images, options.AnomalyScore, options.ComplexityCodec, background), options.ThresholdQuantile);
+                AnomalyScores.FromLogLikelihoods(logLikelihoods, images, score, options.ComplexityCodec, background), options.ThresholdQuantile);
             return new CircuitAnomalyDetectionTransformer(host, model, pixels.Name, options.ScoreColumnName, options.PredictedLabelColumnName,
-                threshold, pixels.Layout, pixels.Scale, options.ScoringBatchSize, options.AnomalyScore, options.ComplexityCodec, background);
+                threshold, pixels.Layout, pixels.Scale, options.ScoringBatchSize, score, options.ComplexityCodec, background);
         }
         catch
         {
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The automatic choice (<see cref="AnomalyScores.Choose"/>) on the training images, said in the training log.</summary>
+    AnomalyScore ChooseScore(int dimensions, double[] logLikelihoods, Data.ImageDataset images, LocalPixelModel local)
+    {
+        double circuit = 0, localBits = 0;
+        for (int i = 0; i < images.Count; i++)
+        {
+            circuit += Training.Evaluation.BitsPerDimension(logLikelihoods[i], dimensions);
+            localBits += local.BitsPerDimension(images.Image(i));
+        }
+        circuit /= images.Count;
+        localBits /= images.Count;
+        var score = AnomalyScores.Choose(circuit, localBits);
+        using var channel = host.Start("Anomaly score");
+        channel.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
+            "Anomaly score: {0} (the circuit codes the training images in {1:F3} bits per dimension, the local pixel model in {2:F3}; {3} needs the circuit at least {4} shorter).",
+            score, circuit, localBits, AnomalyScore.LocalComplexity, AnomalyScores.LocalComplexityMargin));
+        return score;
     }
 
     /// <summary>The nearest-rank quantile q of <paramref name="values"/>.</summary>

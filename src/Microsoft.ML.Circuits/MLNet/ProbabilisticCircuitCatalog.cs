@@ -72,10 +72,10 @@ public static class ProbabilisticCircuitCatalog
     /// <param name="maxEpochs">Maximum training epochs.</param>
     /// <param name="thresholdQuantile">Quantile of the training scores used as the threshold.</param>
     /// <param name="pixelScale">1 for 0..255 values, 255 for 0..1 values.</param>
-    /// <param name="anomalyScore">The anomaly score (default <see cref="AnomalyScore.InputComplexity"/>).</param>
+    /// <param name="anomalyScore">The anomaly score (default: chosen after training, see <see cref="ProbabilisticCircuitAnomalyOptions.AnomalyScore"/>).</param>
     public static ProbabilisticCircuitAnomalyTrainer ProbabilisticCircuit(this AnomalyDetectionCatalog.AnomalyDetectionTrainers catalog,
         string inputColumnName = "Pixels", int units = 16, int maxEpochs = 200, double thresholdQuantile = 0.95, float pixelScale = 1f,
-        AnomalyScore anomalyScore = AnomalyScores.DefaultScore) =>
+        AnomalyScore? anomalyScore = null) =>
         catalog.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
         {
             InputColumnName = inputColumnName, Units = units, MaxEpochs = maxEpochs, ThresholdQuantile = thresholdQuantile, PixelScale = pixelScale,

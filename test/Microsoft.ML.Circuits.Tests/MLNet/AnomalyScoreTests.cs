@@ -14,10 +14,15 @@ public sealed class AnomalyScoreTests
     };
 
     [TestMethod]
-    public void TheDefaultScoreIsLocalComplexityAndTheCodecTheMeasuredOne()
+    public void TheDefaultScoreIsChosenAfterTrainingAndTheCodecIsTheMeasuredOne()
     {
         var options = new ProbabilisticCircuitAnomalyOptions();
-        Assert.AreEqual(AnomalyScore.LocalComplexity, options.AnomalyScore);
+        Assert.IsNull(options.AnomalyScore);
+        // LocalComplexity once the circuit codes its training images clearly better than the local model.
+        Assert.AreEqual(AnomalyScore.LocalComplexity, AnomalyScores.Choose(3.56, 3.92));
+        Assert.AreEqual(AnomalyScore.LocalComplexity, AnomalyScores.Choose(3.80, 3.80 + AnomalyScores.LocalComplexityMargin));
+        Assert.AreEqual(AnomalyScore.InputComplexity, AnomalyScores.Choose(3.86, 3.93));
+        Assert.AreEqual(AnomalyScore.InputComplexity, AnomalyScores.Choose(4.10, 3.93));
         Assert.AreEqual(AnomalyScores.DefaultCodec, options.ComplexityCodec);
     }
 
@@ -123,6 +128,26 @@ public sealed class AnomalyScoreTests
         Assert.AreEqual(-0.31254956f, loaded.Threshold);
         var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(OldZip.Row));
         CollectionAssert.AreEqual(new[] { -1.0817468f, -0.436472f, -0.7477179f, -0.43706706f }, Column(loaded.Transform(rows), "Score"));
+    }
+
+    [TestMethod]
+    public void TheTrainerChoosesTheScoreFromTheTrainingImagesCodeLengths()
+    {
+        var ml = new MLContext(seed: 6);
+        var rows = Digits(Train, 256);
+        using var detector = ml.AnomalyDetection.Trainers.ProbabilisticCircuit(new ProbabilisticCircuitAnomalyOptions
+        {
+            RegionGraph = RegionGraphKind.QuadTree, Units = 2, MaxEpochs = 1, BatchSize = 64, LearningRate = 0.1,
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
+        var images = Train.Subset(Enumerable.Range(0, 256).ToArray());
+        var local = LocalPixelModel.Fit(images);
+        double circuit = Evaluation.LogLikelihoods(detector.Circuit, images).Average(ll => Evaluation.BitsPerDimension(ll, 784));
+        double localBits = Enumerable.Range(0, 256).Average(i => local.BitsPerDimension(images.Image(i)));
+        var expected = AnomalyScores.Choose(circuit, localBits);
+        Assert.AreEqual(expected, detector.AnomalyScore, $"circuit {circuit:F3} bits per dimension, local model {localBits:F3}");
+        Assert.AreEqual(expected == AnomalyScore.LocalComplexity, detector.Background is LocalPixelModel);
+        // A K=2 circuit after one epoch has learned little beyond local statistics.
+        Assert.AreEqual(AnomalyScore.InputComplexity, detector.AnomalyScore);
     }
 
     [TestMethod]
