@@ -33,7 +33,7 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
             Refresh();
-            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.LogSumExp, logProbabilities);
+            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.SumProduct, logProbabilities);
             return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
         }
     }

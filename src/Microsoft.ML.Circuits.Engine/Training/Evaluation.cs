@@ -38,7 +38,7 @@ public static class Evaluation
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null) - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.SumProduct, null) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;
