@@ -5,12 +5,13 @@ namespace Microsoft.ML.Circuits.Semirings;
 
 /// <summary>
 /// Sum-product on scaled-linear values: a vector of K units is stored as K + 1 numbers along the last dimension, the
-/// K linear values scaled to a maximum of 1 (all 0 for the zero vector) and one log-scale s (−∞ for the zero vector),
-/// value = e^s · linear. Sums and products are plain matrix products and multiplications of the linear parts, with the
+/// K linear values scaled to a maximum of 1 (all 0 for the zero vector) and one log-scale s (for the zero vector a
+/// finite floor, <see cref="ZeroScale"/>), value = e^s · linear. Sums and products are plain matrix products and multiplications of the linear parts, with the
 /// log-scales added; each operation ends with one rescale (maximum over the units, a division, the log of the maximum
 /// added to s), so no exponential or logarithm touches the K values of a vector. Exact in the same sense as the
 /// max-subtraction trick: the rescale is a detached constant factor, so values and gradients are those of the
-/// sum-product circuit, and a zero vector stays exactly zero (scale −∞, never NaN in values or gradients).
+/// sum-product circuit, and a zero vector stays exactly zero (its log-value is −∞ when converted back; never NaN in
+/// values or gradients).
 /// </summary>
 /// <remarks>
 /// Range: a rescaled vector has maximum 1, so a matrix product of it with weights whose largest entry per input row
@@ -26,24 +27,39 @@ internal sealed class ScaledLinearSemiring : Semiring
 
     internal override int Width(int units) => units + 1;
 
-    /// <summary>The linear part (…, K) and the log-scale (…, 1) of packed values (…, K + 1), as views.</summary>
+    /// <summary>
+    /// The log-scale of the zero vector: a finite floor rather than −∞, so that a matrix product may read the scale
+    /// column against a zero weight row (scale · 0 = 0, where −∞ · 0 would be NaN). Far below any real log-scale
+    /// (|log c(x)| of a megapixel image is ≈ 1e7), and its square is still finite in float32.
+    /// </summary>
+    internal const float ZeroScale = -1e15f;
+
+    static readonly Scalar ZeroScaleScalar = ZeroScale.ToScalar();
+
+    /// <summary>
+    /// The linear part (…, K) and the log-scale (…, 1) of packed values (…, K + 1), as views made by one split, whose
+    /// backward writes the gradient into one tensor (two narrows would each zero-fill and copy a full-size gradient).
+    /// The log-scale is detached: every scale is a sum of detached maxima (constant factors, like the shift of the
+    /// max-subtraction trick), so the gradients flow through the linear parts only, and exactly.
+    /// </summary>
     static (Tensor Linear, Tensor LogScale) Split(Tensor x)
     {
         long units = x.shape[^1] - 1;
-        return (x.narrow(-1, 0, units), x.narrow(-1, units, 1));
+        var parts = x.split([units, 1L], -1);
+        return (parts[0], parts[1].detach());
     }
 
     /// <summary>
     /// Packs non-negative linear values <paramref name="y"/> (…, K) with log-scale <paramref name="logScale"/> (…, 1)
     /// after rescaling them to a maximum of 1: the maximum is detached (a constant factor, as the shift of the
-    /// max-subtraction trick), a zero vector keeps its zeros and gets scale −∞.
+    /// max-subtraction trick), a zero vector keeps its zeros and gets the floor scale <see cref="ZeroScale"/>.
     /// </summary>
     static Tensor Rescale(Tensor y, Tensor logScale)
     {
         using var scope = NewDisposeScope();
         var max = y.detach().amax([-1], keepdim: true);
         var divisor = max.masked_fill(max.eq(TensorArithmetic.ZeroSingle), TensorArithmetic.OneSingle);
-        return torch.cat([y.div(divisor), logScale.Plus(max.log())], -1).MoveToOuterDisposeScope();
+        return torch.cat([y.div(divisor), logScale.Plus(max.log()).clamp_min_(ZeroScaleScalar)], -1).MoveToOuterDisposeScope();
     }
 
     internal override Tensor FromLogValues(Tensor logValues)
@@ -52,7 +68,7 @@ internal sealed class ScaledLinearSemiring : Semiring
         var max = logValues.detach().amax([-1], keepdim: true);
         var shift = max.nan_to_num(0.0, 0.0, 0.0);
         var linear = (logValues - shift).exp_();
-        return torch.cat([linear, max], -1).MoveToOuterDisposeScope();
+        return torch.cat([linear, max.clamp_min(ZeroScaleScalar)], -1).MoveToOuterDisposeScope();
     }
 
     internal override Tensor ToLogValues(Tensor values)
@@ -69,22 +85,37 @@ internal sealed class ScaledLinearSemiring : Semiring
     {
         using var scope = NewDisposeScope();
         var (linear, logScale) = Split(x);
-        return torch.cat([linear.masked_fill(where, TensorArithmetic.ZeroSingle), logScale.masked_fill(where, TensorArithmetic.NegativeInfinity)], -1)
+        return torch.cat([linear.masked_fill(where, TensorArithmetic.ZeroSingle), logScale.masked_fill(where, ZeroScaleScalar)], -1)
             .MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The matrix product of the linear parts of packed <paramref name="x"/> (N, B, I + 1) with <paramref name="weight"/>
+    /// (N, I, O), and the log-scales (N, B, 1), detached. The product reads the packed tensor whole, against the weights
+    /// with a zero row appended for the scale column, so its backward writes the packed gradient directly (a split of x
+    /// would cost a concatenation of the gradient).
+    /// </summary>
+    static (Tensor Product, Tensor LogScale) LinearMatMul(Tensor x, Tensor weight)
+    {
+        long units = x.shape[^1] - 1;
+        var logScale = x.detach().narrow(-1, units, 1);
+        using var zeros = torch.zeros([weight.shape[0], 1, weight.shape[2]], weight.dtype, weight.device);
+        using var augmented = torch.cat([weight, zeros], 1);
+        return (torch.bmm(x, augmented), logScale);
     }
 
     public override Tensor MatMul(Tensor x, Tensor weight)
     {
         using var scope = NewDisposeScope();
-        var (linear, logScale) = Split(x);
-        return Rescale(torch.bmm(linear, weight), logScale).MoveToOuterDisposeScope();
+        var (product, logScale) = LinearMatMul(x, weight);
+        return Rescale(product, logScale).MoveToOuterDisposeScope();
     }
 
     internal override Tensor MatMulProduct(Tensor x, Tensor weight, long[] shape, long slotDim, Tensor? padded, Tensor? logUnitFactor)
     {
         using var scope = NewDisposeScope();
-        var (linear, logScale) = Split(x);
-        var y = torch.bmm(linear, weight).view(shape);
+        var (matrixProduct, logScale) = LinearMatMul(x, weight);
+        var y = matrixProduct.view(shape);
         var scale = logScale.view(shape[0], shape[1], shape[2], 1);
         if (padded is not null)
         {
@@ -92,11 +123,22 @@ internal sealed class ScaledLinearSemiring : Semiring
             y = y.masked_fill(padded, TensorArithmetic.OneSingle);
             scale = scale.masked_fill(padded, TensorArithmetic.ZeroSingle);
         }
-        // The product over the slots as a chain of multiplications (prod's backward divides by its inputs, which are often 0).
-        var product = y.select(slotDim, 0);
-        for (long h = 1; h < shape[slotDim]; h++) product = product.mul(y.select(slotDim, h));
+        var product = Chain(y, slotDim);
         if (logUnitFactor is not null) product = product.mul(logUnitFactor.exp());
         return Rescale(product, scale.sum(slotDim)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The product over <paramref name="slotDim"/> as a chain of multiplications (prod's backward divides by its inputs,
+    /// which may be 0, and then takes a slow path), of slices made by one unbind (whose backward stacks the gradients;
+    /// a select per slot would zero-fill and copy a full-size gradient each).
+    /// </summary>
+    static Tensor Chain(Tensor y, long slotDim)
+    {
+        var slots = y.unbind(slotDim);
+        var product = slots[0];
+        for (int h = 1; h < slots.Length; h++) product = product.mul(slots[h]);
+        return product;
     }
 
     public override Tensor OuterMatMul(Tensor left, Tensor right, Tensor weight)
@@ -113,11 +155,11 @@ internal sealed class ScaledLinearSemiring : Semiring
     {
         using var scope = NewDisposeScope();
         var (linear, logScale) = Split(x);
-        // Bring every slot to the largest scale among them (a detached, guarded shift: all −∞ gives 0), so the sum
-        // is over linear values; a slot of scale −∞ gets factor 0 (and gradient 0).
+        // Bring every slot to the largest scale among them (a detached shift), so the sum is over linear values; a
+        // zero vector's floor scale gives factor e^(floor − shift) = 0 beside any real slot (and gradient 0).
         var shift = SafeMax(logScale, dim);
         var factor = (logScale - shift).exp_();
-        var y = (linear * factor * weight).sum(dim);
+        var y = linear.mul(weight.mul(factor)).sum(dim);
         return Rescale(y, shift.squeeze(dim)).MoveToOuterDisposeScope();
     }
 

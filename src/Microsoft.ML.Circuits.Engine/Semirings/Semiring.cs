@@ -13,8 +13,8 @@ namespace Microsoft.ML.Circuits.Semirings;
 /// <remarks>
 /// Values: under <see cref="LogSumExp"/> and <see cref="MaxPlus"/> a vector of K units is K log-values (−∞ allowed).
 /// Under <see cref="ScaledLinear"/> it is K + 1 numbers along the last dimension: K non-negative linear values scaled
-/// so that their maximum is 1 (all 0 for the zero vector), then one log-scale s (−∞ for the zero vector), so that unit
-/// k's value is e^s · linear[k]. The plan walker converts the input layer's log-values into the semiring's
+/// so that their maximum is 1 (all 0 for the zero vector), then one log-scale s (for the zero vector a finite floor far
+/// below any real scale), so that unit k's value is e^s · linear[k]. The plan walker converts the input layer's log-values into the semiring's
 /// representation and the root back into a log-value, so every query answers in log-values whichever semiring ran.
 /// </remarks>
 public abstract class Semiring
