@@ -117,6 +117,14 @@ internal sealed class ScaledLinearSemiring : Semiring
         var (matrixProduct, logScale) = LinearMatMul(x, weight);
         var y = matrixProduct.view(shape);
         var scale = logScale.view(shape[0], shape[1], shape[2], 1);
+        if (shape[slotDim] > 2)
+        {
+            // More than two slots: rescale each slot's result before the product, so that the product of H maxima, each
+            // possibly as small as the clamp bound times 1, cannot leave float32's range (two such factors stay within it).
+            var max = y.detach().amax([-1], keepdim: true);
+            y = y.div(max.masked_fill(max.eq(TensorArithmetic.ZeroSingle), TensorArithmetic.OneSingle));
+            scale = scale.Plus(max.log()).clamp_min_(ZeroScaleScalar);
+        }
         if (padded is not null)
         {
             // A left-out slot is the product's unit: linear 1, scale 0.

@@ -38,7 +38,15 @@ public abstract class Semiring
     /// The sum-product semiring the library's likelihood, training-loss, marginal and log Z passes run over when the
     /// caller does not choose one: the one place that picks it.
     /// </summary>
-    internal static Semiring SumProduct => LogSumExp;
+    internal static Semiring SumProduct => ScaledLinear;
+
+    /// <summary>
+    /// The sum-product semiring of scores that are saved or compared across versions: the ML.NET transformers' scores,
+    /// the anomaly thresholds fitted from them, and <see cref="Training.Evaluation"/>'s log-likelihoods. The log-sum-exp
+    /// reference, so a model saved by an earlier version scores bit for bit as it did (the two semirings agree to
+    /// float32 rounding, not to the last bit, and a score on its threshold must not flip).
+    /// </summary>
+    internal static Semiring Scoring => LogSumExp;
 
     /// <summary>
     /// <paramref name="semiring"/> when it is a sum-product semiring (<see cref="SumOfNormalizedIsZero"/>); throws
