@@ -91,14 +91,17 @@ internal sealed class ScaledLinearSemiring : Semiring
 
     /// <summary>
     /// The matrix product of the linear parts of packed <paramref name="x"/> (N, B, I + 1) with <paramref name="weight"/>
-    /// (N, I, O), and the log-scales (N, B, 1), detached. The product reads the packed tensor whole, against the weights
-    /// with a zero row appended for the scale column, so its backward writes the packed gradient directly (a split of x
-    /// would cost a concatenation of the gradient).
+    /// (N, I, O), and the log-scales (N, B, 1), detached. When the batch is larger than the output (B &gt; O, a data
+    /// pass), the product reads the packed tensor whole against the weights with a zero row appended for the scale
+    /// column, so its backward writes the packed gradient directly (a split of x costs a concatenation of the
+    /// activation-sized gradient); otherwise (log Z, B = 1) it splits x (appending the row costs a copy of the weights).
     /// </summary>
     static (Tensor Product, Tensor LogScale) LinearMatMul(Tensor x, Tensor weight)
     {
         long units = x.shape[^1] - 1;
         var logScale = x.detach().narrow(-1, units, 1);
+        if (x.shape[1] <= weight.shape[2])
+            return (torch.bmm(Split(x).Linear, weight), logScale);
         using var zeros = torch.zeros([weight.shape[0], 1, weight.shape[2]], weight.dtype, weight.device);
         using var augmented = torch.cat([weight, zeros], 1);
         return (torch.bmm(x, augmented), logScale);
