@@ -83,7 +83,9 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The layer's output (F, B, K_out) from the outputs of its sources (each (F_s, B, K_in), in the order of
-    /// <see cref="LayerSpec.Sources"/>): gather, contraction and product over the slots, by the selected kernel.
+    /// <see cref="LayerSpec.Sources"/>): gather, contraction and product over the slots, by the selected kernel. Sources
+    /// and output are in <paramref name="semiring"/>'s representation (log-values, or for
+    /// <see cref="Semiring.ScaledLinear"/> one more column, the log-scale).
     /// </summary>
     public Tensor Forward(IReadOnlyList<Tensor> sources, Semiring semiring)
     {
