@@ -14,7 +14,10 @@ namespace Circuits.Cli;
 /// <c>bench</c>: the performance protocol of docs/benchmarks.md. Random pixels in 0..255; warm-up steps; then the
 /// median over timed steps of the trainer's own training step (log c(x) − log Z, backward, the step's one host
 /// synchronisation, Adam, clamp) and of one forward pass (log c(x), no gradients); the kernel that computed the layers,
-/// host synchronisations per step, images per second, the process's peak memory.
+/// host synchronisations per step, images per second, the process's peak memory, and the evaluation path (the
+/// sum-product semiring the loss and the forward pass ran over). <c>--compare</c> times the log-sum-exp path and the
+/// scaled-linear path in the same process, interleaved step by step on two identical circuits, and prints both and
+/// their ratio.
 /// </summary>
 internal static class BenchCommand
 {
@@ -24,10 +27,16 @@ internal static class BenchCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Images per step", DefaultValueFactory = _ => 256 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (the median is reported)", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
+        var semiring = new Option<string?>("--semiring") { Description = "Evaluation path of the loss and the forward pass: log-sum-exp | scaled-linear (default: the library's)" };
+        var compare = new Option<bool>("--compare") { Description = "Time the log-sum-exp and the scaled-linear paths back to back in one run and print their ratio" };
+        var compareKernels = new Option<bool>("--compare-kernels")
+        {
+            Description = "Time the managed and the native layer kernels (both on the log-sum-exp path, which the native kernels compute) back to back in one run and print their ratio",
+        };
         var devices = new DeviceOptions();
         var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels.");
         circuit.AddTo(command);
-        command.Add(batchSize); command.Add(steps); command.Add(warmup);
+        command.Add(batchSize); command.Add(steps); command.Add(warmup); command.Add(semiring); command.Add(compare); command.Add(compareKernels);
         devices.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
@@ -36,59 +45,138 @@ internal static class BenchCommand
             if (b < 1) throw new ArgumentException("--batch-size must be at least 1.");
             if (n < 1) throw new ArgumentException("--steps must be at least 1.");
             if (w < 0) throw new ArgumentException("--warmup must be 0 or more.");
+            if (result.GetValue(compare) && result.GetValue(semiring) is not null)
+                throw new ArgumentException("Give either --compare (both paths) or --semiring (one path), not both.");
+            if (result.GetValue(compareKernels) && (result.GetValue(compare) || result.GetValue(semiring) is not null || result.GetValue(devices.Kernel) is not null))
+                throw new ArgumentException("--compare-kernels times both kernels on the log-sum-exp path: give it without --compare, --semiring or --kernel.");
+            var path = ParseSemiring(result.GetValue(semiring));
             var target = devices.Resolve(result);
             Memory.RequireTrainingFits(description, b, target);
-            var row = Run(description, b, n, w, target);
+            if (result.GetValue(compareKernels))
+            {
+                if (TensorizedCircuit.NativeKernelsUnavailable is { } reason) throw new ArgumentException($"--compare-kernels: {reason}.");
+                var rows = Time(description, b, n, w, target, [(Semiring.LogSumExp, LayerKernelPreference.Managed), (Semiring.LogSumExp, LayerKernelPreference.Native)]);
+                Print(Console.Out, rows);
+                Console.Out.WriteLine();
+                PrintRatio(Console.Out, rows[0], rows[1]);
+                return;
+            }
+            if (result.GetValue(compare))
+            {
+                var rows = Compare(description, b, n, w, target);
+                Print(Console.Out, rows);
+                Console.Out.WriteLine();
+                PrintRatio(Console.Out, rows[0], rows[1]);
+                return;
+            }
+            var row = Run(description, b, n, w, target, path);
             Print(Console.Out, [row]);
         }));
         return command;
     }
 
     public sealed record Row(CircuitDescription Description, long Parameters, int BatchSize, string Device, string Kernel, double TrainMs,
-        double HostSyncsPerStep, double ForwardMs, double PeakGiB);
+        double HostSyncsPerStep, double ForwardMs, double PeakGiB, string Path = "log-sum-exp", double? TrainCpuMs = null, double? ForwardCpuMs = null);
+
+    /// <summary>The semiring named by <c>--semiring</c> (null: the circuit's default sum-product path).</summary>
+    static Semiring? ParseSemiring(string? name) => name?.ToLowerInvariant() switch
+    {
+        null => null,
+        "log-sum-exp" or "lse" or "log" => Semiring.LogSumExp,
+        "scaled-linear" or "scaled" => Semiring.ScaledLinear,
+        _ => throw new ArgumentException($"--semiring must be log-sum-exp or scaled-linear, got '{name}'."),
+    };
 
     /// <summary>
     /// Times the trainer's own step (<see cref="TrainingStep"/>: loss, backward, one host read of the loss and the
     /// finiteness flags, Adam, clamp) and the forward pass the ML.NET scorer runs (log c(x), no gradients, no checks).
     /// </summary>
-    public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device)
-    {
-        using var circuit = new TensorizedCircuit(description, seed: 42, device: device);
-        using var step = new TrainingStep(circuit, new TrainerOptions { LearningRate = 0.01 });
-        using var generator = new Generator(7, torch.CPU);
-        using var cpu = torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
-        using var x = cpu.to(device);
+    public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device, Semiring? semiring = null) =>
+        Time(description, batchSize, steps, warmup, device, [(semiring, null)])[0];
 
-        var train = new List<double>();
-        long syncsBefore = 0;
-        for (int i = 0; i < warmup + steps; i++)
+    /// <summary>
+    /// <see cref="Run"/> for the log-sum-exp path and the scaled-linear path, interleaved step by step on two circuits
+    /// built alike (so both see the same load on a shared machine): rows in that order.
+    /// </summary>
+    public static Row[] Compare(CircuitDescription description, int batchSize, int steps, int warmup, Device device) =>
+        Time(description, batchSize, steps, warmup, device, [(Semiring.LogSumExp, null), (Semiring.ScaledLinear, null)]);
+
+    /// <summary>
+    /// Times each variant on its own circuit, interleaved: a path (null: the circuit's default, <see cref="Semiring.SumProductFor"/>)
+    /// and a kernel preference (null: the process default, <c>--kernel</c> or <c>CIRCUITS_KERNEL</c>).
+    /// </summary>
+    static Row[] Time(CircuitDescription description, int batchSize, int steps, int warmup, Device device,
+        (Semiring? Path, LayerKernelPreference? Kernel)[] variants)
+    {
+        var circuits = variants.Select(v =>
         {
-            if (i == warmup) syncsBefore = step.HostSyncs;
-            var clock = Stopwatch.StartNew();
-            var (_, nonFinite) = step.Run(x, 0.01);
-            ComputeDevice.Synchronize(device);
-            if (nonFinite is not null) throw new InvalidOperationException($"The benchmark circuit diverged: {nonFinite} is not finite.");
-            if (i >= warmup) train.Add(clock.Elapsed.TotalMilliseconds);
-        }
-        double syncs = (step.HostSyncs - syncsBefore) / (double)steps;
-        var forward = new List<double>();
-        using (torch.no_grad())
+            var circuit = new TensorizedCircuit(description, seed: 42, device: device);
+            if (v.Kernel is { } kernel) circuit.KernelPreference = kernel;
+            return circuit;
+        }).ToArray();
+        var paths = variants.Select((v, i) => v.Path ?? Semiring.SumProductFor(circuits[i])).ToArray();
+        var trainingSteps = paths.Select((p, i) => new TrainingStep(circuits[i], new TrainerOptions { LearningRate = 0.01 }, p)).ToArray();
+        try
         {
+            using var generator = new Generator(7, torch.CPU);
+            using var cpu = torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
+            using var x = cpu.to(device);
+
+            var train = paths.Select(_ => new List<double>()).ToArray();
+            var trainCpu = paths.Select(_ => new List<double>()).ToArray();
+            var syncsBefore = new long[paths.Length];
             for (int i = 0; i < warmup + steps; i++)
-            {
-                var clock = Stopwatch.StartNew();
-                using (var scope = NewDisposeScope())
+                foreach (int p in Order(paths.Length, i))
                 {
-                    MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null);
+                    var step = trainingSteps[p];
+                    if (i == warmup) syncsBefore[p] = step.HostSyncs;
+                    var clock = Stopwatch.StartNew();
+                    double? cpuStart = ThreadClock.NowMs();
+                    var (_, nonFinite) = step.Run(x, 0.01);
                     ComputeDevice.Synchronize(device);
+                    if (nonFinite is not null) throw new InvalidOperationException($"The benchmark circuit diverged on the {paths[p]} path: {nonFinite} is not finite.");
+                    if (i >= warmup)
+                    {
+                        train[p].Add(clock.Elapsed.TotalMilliseconds);
+                        if (ThreadClock.NowMs() - cpuStart is { } used) trainCpu[p].Add(used);
+                    }
                 }
-                if (i >= warmup) forward.Add(clock.Elapsed.TotalMilliseconds);
+            var forward = paths.Select(_ => new List<double>()).ToArray();
+            var forwardCpu = paths.Select(_ => new List<double>()).ToArray();
+            using (torch.no_grad())
+            {
+                for (int i = 0; i < warmup + steps; i++)
+                    foreach (int p in Order(paths.Length, i))
+                    {
+                        var clock = Stopwatch.StartNew();
+                        double? cpuStart = ThreadClock.NowMs();
+                        using (var scope = NewDisposeScope())
+                        {
+                            MarginalQuery.Upward(circuits[p], x, null, paths[p], null);
+                            ComputeDevice.Synchronize(device);
+                        }
+                        if (i >= warmup)
+                        {
+                            forward[p].Add(clock.Elapsed.TotalMilliseconds);
+                            if (ThreadClock.NowMs() - cpuStart is { } used) forwardCpu[p].Add(used);
+                        }
+                    }
             }
+            double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
+            return [.. paths.Select((path, p) => new Row(description, circuits[p].ParameterCount.Total, batchSize, ComputeDevice.NameOf(device),
+                string.Join("+", circuits[p].Layers.Select(l => l.KernelName).Distinct()), Median(train[p]),
+                (trainingSteps[p].HostSyncs - syncsBefore[p]) / (double)steps, Median(forward[p]), peak, path.Name,
+                trainCpu[p].Count == steps ? Median(trainCpu[p]) : null, forwardCpu[p].Count == steps ? Median(forwardCpu[p]) : null))];
         }
-        double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
-        string kernel = string.Join("+", circuit.Layers.Select(l => l.KernelName).Distinct());
-        return new Row(description, circuit.ParameterCount.Total, batchSize, ComputeDevice.NameOf(device), kernel, Median(train), syncs, Median(forward), peak);
+        finally
+        {
+            foreach (var step in trainingSteps) step.Dispose();
+            foreach (var circuit in circuits) circuit.Dispose();
+        }
     }
+
+    /// <summary>The order the paths run in step <paramref name="i"/>: alternating, so neither always runs first.</summary>
+    static IEnumerable<int> Order(int count, int i) => i % 2 == 0 ? Enumerable.Range(0, count) : Enumerable.Range(0, count).Reverse();
 
     static double Median(List<double> values)
     {
@@ -100,11 +188,36 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine($"process tuning: {ProcessTuning.Applied}");
-        output.WriteLine("| region graph | layer | K | parameters | batch | device | kernel | train ms/step | host syncs/step | train images/s | forward ms | peak GiB (process) |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| region graph | layer | K | parameters | batch | device | kernel | path | train ms/step | host syncs/step | train images/s | forward ms | peak GiB (process) |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {10} | {6:F1} | {11:F0} | {7:N0} | {8:F1} | {9:F2} |",
-                Names.Of(r.Description.RegionGraph), Names.Of(r.Description.Layer) + (r.Description.Rank is { } rank && r.Description.Layer == LayerKind.UncollapsedCP ? $" R={rank}" : ""), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
-                r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB, r.Kernel, r.HostSyncsPerStep));
+            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3:N0} | {4} | {5} | {10} | {12} | {6:F1} | {11:F0} | {7:N0} | {8:F1} | {9:F2} |",
+                Names.Of(r.Description.RegionGraph), LayerName(r.Description), r.Description.Units, r.Parameters, r.BatchSize, r.Device,
+                r.TrainMs, r.BatchSize / (r.TrainMs / 1000), r.ForwardMs, r.PeakGiB, r.Kernel, r.HostSyncsPerStep, r.Path));
+    }
+
+    static string LayerName(CircuitDescription d) =>
+        Names.Of(d.Layer) + (d.Rank is { } rank && d.Layer == LayerKind.UncollapsedCP ? $" R={rank}" : "");
+
+    /// <summary>
+    /// The ratio table of <c>--compare</c>: the second path's medians over the first's (below 1: the second is faster),
+    /// in wall-clock time and, where available, in the calling thread's CPU time (which a busy machine disturbs less;
+    /// it is the whole work only with one TorchSharp thread, <c>--threads 1</c>).
+    /// </summary>
+    public static void PrintRatio(TextWriter output, Row reference, Row candidate)
+    {
+        var c = CultureInfo.InvariantCulture;
+        // The variants are named by what differs between them: the path (--compare) or the kernel (--compare-kernels).
+        bool samePath = reference.Path == candidate.Path;
+        string a = samePath ? reference.Kernel : reference.Path, b = samePath ? candidate.Kernel : candidate.Path;
+        output.WriteLine($"| region graph | layer | K | clock | train ms/step {a} | train ms/step {b} | train ratio | forward ms {a} | forward ms {b} | forward ratio |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        void Line(string clock, double trainReference, double trainCandidate, double forwardReference, double forwardCandidate) =>
+            output.WriteLine(string.Format(c, "| {0} | {1} | {2} | {3} | {4:F1} | {5:F1} | {6:F2} | {7:F1} | {8:F1} | {9:F2} |",
+                Names.Of(reference.Description.RegionGraph), LayerName(reference.Description), reference.Description.Units, clock,
+                trainReference, trainCandidate, trainCandidate / trainReference, forwardReference, forwardCandidate, forwardCandidate / forwardReference));
+        Line("wall", reference.TrainMs, candidate.TrainMs, reference.ForwardMs, candidate.ForwardMs);
+        if (reference.TrainCpuMs is { } rt && candidate.TrainCpuMs is { } ct && reference.ForwardCpuMs is { } rf && candidate.ForwardCpuMs is { } cf)
+            Line("thread CPU", rt, ct, rf, cf);
     }
 }

@@ -33,7 +33,7 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
             Refresh();
-            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.LogSumExp, logProbabilities);
+            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.Scoring, logProbabilities);
             return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
         }
     }
@@ -44,7 +44,7 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
         if (current == version && logPartition is not null) return;
         Release();
         logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();
-        logPartition = new PartitionQuery(Circuit).Evaluate().detach().DetachFromDisposeScope();
+        logPartition = new PartitionQuery(Circuit, Semiring.Scoring).Evaluate().detach().DetachFromDisposeScope();
         version = current;
     }
 

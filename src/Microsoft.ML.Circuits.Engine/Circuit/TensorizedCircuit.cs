@@ -192,16 +192,18 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     /// <summary>
     /// The plan walker: evaluates the input regions and then every inner layer in plan order over
     /// <paramref name="semiring"/>, handing each layer the outputs of its sources. Every output is kept in the returned
-    /// evaluation (index 0: input regions, i ≥ 1: inner layer i − 1), so queries can read any layer.
+    /// evaluation (index 0: input regions, i ≥ 1: inner layer i − 1), so queries can read any layer. The input regions
+    /// enter in the semiring's representation (log-values, or converted once for <see cref="Semiring.ScaledLinear"/>);
+    /// the evaluation's <see cref="CircuitEvaluation.Root"/> is a log-value whichever semiring ran.
     /// </summary>
     /// <param name="inputs">The input layer's output, (D·P, B, K_in) log-values.</param>
     /// <param name="semiring">How sums are computed.</param>
     internal CircuitEvaluation Evaluate(Tensor inputs, Semiring semiring)
     {
-        var outputs = new List<Tensor>(layers.Count + 1) { InputRegions(inputs) };
+        var outputs = new List<Tensor>(layers.Count + 1) { semiring.FromLogValues(InputRegions(inputs)) };
         foreach (var layer in layers)
             outputs.Add(layer.Forward([.. layer.Spec.Sources.Select(s => outputs[s])], semiring));
-        return new CircuitEvaluation(outputs);
+        return new CircuitEvaluation(outputs, semiring);
     }
 
     Tensor InputRegions(Tensor inputs)

@@ -27,11 +27,12 @@ public sealed class CpLayer : InnerLayer
     /// <inheritdoc />
     public override Tensor Contract(Tensor x, Semiring semiring)
     {
-        CheckInput(x);
+        CheckInput(x, semiring);
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
-        var y = semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), Weights().view(Folds * Arity, InputUnits, OutputUnits));
-        return SumSlots(y.view(Folds, Arity, batch, OutputUnits)).MoveToOuterDisposeScope();
+        var y = semiring.MatMulProduct(x.reshape(Folds * Arity, batch, x.shape[3]), Weights().view(Folds * Arity, InputUnits, OutputUnits),
+            [Folds, Arity, batch, OutputUnits], 1, PaddedSlots(), null);
+        return y.MoveToOuterDisposeScope();
     }
 
     internal override Tensor ChooseInputs(Tensor x, Tensor unit, Semiring semiring, Queries.UnitChooser chooser)

@@ -8,8 +8,9 @@ namespace Microsoft.ML.Circuits.Layers;
 
 /// <summary>
 /// A folded inner layer built from a <see cref="LayerSpec"/>. It receives the outputs of its source layers, gathers
-/// its (F, H, B, K_in) input from them with its gather index (padding slots hold log 1 = 0), and contracts that input
-/// to (F, B, K_out) log-values through a <see cref="Semiring"/>. Which kernel runs the three steps is chosen by
+/// its (F, H, B, K_in) input from them with its gather index (padding slots read a row of zeros, which the layer
+/// leaves out), and contracts that input to (F, B, K_out) values through a <see cref="Semiring"/> (log-values, or the
+/// semiring's own representation, whose last dimension may be wider than K). Which kernel runs the three steps is chosen by
 /// <see cref="Kernels.LayerKernels"/>; <see cref="Contract"/> is the managed reference.
 /// </summary>
 public abstract class InnerLayer : nn.Module<Tensor, Tensor>
@@ -89,7 +90,9 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The layer's output (F, B, K_out) from the outputs of its sources (each (F_s, B, K_in), in the order of
-    /// <see cref="LayerSpec.Sources"/>): gather, contraction and product over the slots, by the selected kernel.
+    /// <see cref="LayerSpec.Sources"/>): gather, contraction and product over the slots, by the selected kernel. Sources
+    /// and output are in <paramref name="semiring"/>'s representation (log-values, or for
+    /// <see cref="Semiring.ScaledLinear"/> one more column, the log-scale).
     /// </summary>
     public Tensor Forward(IReadOnlyList<Tensor> sources, Semiring semiring)
     {
@@ -102,7 +105,8 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Gathers the (F, H, B, K_in) input from the sources' outputs: concatenated in order, followed by one row of
-    /// log 1 = 0 when some fold is padded, indexed by the layer's gather index.
+    /// zeros (log 1 for log-values) when some fold is padded, indexed by the layer's gather index. The last dimension is
+    /// the sources' (K_in, or wider in a semiring's own representation).
     /// </summary>
     public Tensor GatherInputs(IReadOnlyList<Tensor> sources)
     {
@@ -111,9 +115,9 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
         long batch = sources[0].shape[1];
         var parts = sources.ToList();
         if (Spec.IsPadded)
-            parts.Add(torch.zeros([1, batch, InputUnits], sources[0].dtype, sources[0].device));
+            parts.Add(torch.zeros([1, batch, sources[0].shape[2]], sources[0].dtype, sources[0].device));
         var concatenated = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
-        return concatenated.index_select(0, gather).view(Folds, Arity, batch, InputUnits).MoveToOuterDisposeScope();
+        return concatenated.index_select(0, gather).view(Folds, Arity, batch, sources[0].shape[2]).MoveToOuterDisposeScope();
     }
 
     /// <summary>The contraction of a gathered input <paramref name="x"/> (F, H, B, K_in) to (F, B, K_out) over <paramref name="semiring"/>.</summary>
@@ -122,21 +126,23 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     /// <summary>The log-sum-exp contraction of a gathered input (F, H, B, K_in): <see cref="Contract"/> with <see cref="Semiring.LogSumExp"/>.</summary>
     public override Tensor forward(Tensor x) => Contract(x, Semiring.LogSumExp);
 
-    /// <summary>Sets padded slots of per-slot results <paramref name="y"/> (F, H, B, K) to log 1 and sums over the slots (the product).</summary>
-    private protected Tensor SumSlots(Tensor y, int slotDim = 1)
+    /// <summary>
+    /// The padded slots for <see cref="Semiring.MatMulProduct"/>: (F, H, 1, 1) booleans when the slots are dimension 1
+    /// of the per-slot results, (H, F, 1, 1) when they are dimension 0; null when no fold is padded.
+    /// </summary>
+    private protected Tensor? PaddedSlots(int slotDim = 1)
     {
-        if (Mask is null) return y.sum(slotDim);
+        if (Mask is null) return null;
         using var missing = Mask.logical_not();
-        using var shaped = slotDim == 1 ? missing.view(Folds, Arity, 1, 1) : missing.t().reshape(Arity, Folds, 1, 1);
-        using var masked = y.masked_fill(shaped, 0.0);
-        return masked.sum(slotDim);
+        return slotDim == 1 ? missing.view(Folds, Arity, 1, 1) : missing.t().reshape(Arity, Folds, 1, 1);
     }
 
-    /// <summary>Checks the shape of the gathered input.</summary>
-    private protected void CheckInput(Tensor x)
+    /// <summary>Checks the shape of the gathered input (its last dimension: K_in in <paramref name="semiring"/>'s representation).</summary>
+    private protected void CheckInput(Tensor x, Semiring semiring)
     {
-        if (x.ndim != 4 || x.shape[0] != Folds || x.shape[1] != Arity || x.shape[3] != InputUnits)
-            throw new ArgumentException($"Layer {Spec.Index} expects input (F={Folds}, H={Arity}, B, K={InputUnits}), got ({string.Join(", ", x.shape)}).", nameof(x));
+        int width = semiring.Width(InputUnits);
+        if (x.ndim != 4 || x.shape[0] != Folds || x.shape[1] != Arity || x.shape[3] != width)
+            throw new ArgumentException($"Layer {Spec.Index} expects input (F={Folds}, H={Arity}, B, {width}) over {semiring}, got ({string.Join(", ", x.shape)}).", nameof(x));
     }
 
     /// <summary>

@@ -59,10 +59,11 @@ public sealed class MixingLayer : InnerLayer
     /// <inheritdoc />
     public override Tensor Contract(Tensor x, Semiring semiring)
     {
-        CheckInput(x);
+        CheckInput(x, semiring);
         using var scope = NewDisposeScope();
-        // Padded slots must not take part: make them −∞ (they then contribute exp(−∞)·0 = 0, or lose every maximum).
-        if (Mask is not null) x = x.masked_fill(Mask.logical_not().view(Folds, Arity, 1, 1), float.NegativeInfinity);
+        // Padded slots must not take part: make them the zero vector (−∞ in log space: they then contribute
+        // exp(−∞)·0 = 0, or lose every maximum).
+        if (Mask is not null) x = semiring.ZeroAt(x, Mask.logical_not().view(Folds, Arity, 1, 1));
         return semiring.WeightedSum(x, Weights().unsqueeze(2), 1).MoveToOuterDisposeScope();
     }
 

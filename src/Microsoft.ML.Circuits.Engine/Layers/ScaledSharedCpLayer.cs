@@ -30,7 +30,6 @@ public sealed class ScaledSharedCpLayer : SharedCpLayer
     public override Tensor Contract(Tensor x, Semiring semiring)
     {
         using var scope = NewDisposeScope();
-        var y = base.Contract(x, semiring);
-        return y.AddInPlace(LogScale().unsqueeze(1)).MoveToOuterDisposeScope();
+        return Contract(x, semiring, LogScale().unsqueeze(1)).MoveToOuterDisposeScope();
     }
 }

@@ -28,15 +28,18 @@ public class SharedCpLayer : InnerLayer
     public Tensor Weights() => Parameterization.Weights(Weight, Spec.Parameter("weight"), Reparameterization);
 
     /// <inheritdoc />
-    public override Tensor Contract(Tensor x, Semiring semiring)
+    public override Tensor Contract(Tensor x, Semiring semiring) => Contract(x, semiring, null);
+
+    /// <summary>The contraction, each output unit multiplied by e^<paramref name="logUnitFactor"/> (F, 1, K_out) when given.</summary>
+    private protected Tensor Contract(Tensor x, Semiring semiring, Tensor? logUnitFactor)
     {
-        CheckInput(x);
+        CheckInput(x, semiring);
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
         // (F, H, B, K) -> (H, F·B, K): one matrix product per slot, shared by every fold.
-        var slots = x.permute(1, 0, 2, 3).reshape(Arity, Folds * batch, InputUnits);
-        var y = semiring.MatMul(slots, Weights()).view(Arity, Folds, batch, OutputUnits);
-        return SumSlots(y, slotDim: 0).MoveToOuterDisposeScope();
+        var slots = x.permute(1, 0, 2, 3).reshape(Arity, Folds * batch, x.shape[3]);
+        var y = semiring.MatMulProduct(slots, Weights(), [Arity, Folds, batch, OutputUnits], 0, PaddedSlots(slotDim: 0), logUnitFactor);
+        return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>The choice of CP-XS; CP-S's per-fold scale multiplies every term of a unit alike, so it never changes the choice.</summary>

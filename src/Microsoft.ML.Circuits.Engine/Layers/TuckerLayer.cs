@@ -29,7 +29,7 @@ public sealed class TuckerLayer : InnerLayer
     /// <inheritdoc />
     public override Tensor Contract(Tensor x, Semiring semiring)
     {
-        CheckInput(x);
+        CheckInput(x, semiring);
         using var scope = NewDisposeScope();
         var weights = Weights().view(Folds, InputUnits * InputUnits, OutputUnits);
         return semiring.OuterMatMul(x.select(1, 0), x.select(1, 1), weights).MoveToOuterDisposeScope();

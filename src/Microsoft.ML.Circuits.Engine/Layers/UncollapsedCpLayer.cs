@@ -32,13 +32,20 @@ public sealed class UncollapsedCpLayer : InnerLayer
     /// <inheritdoc />
     public override Tensor Contract(Tensor x, Semiring semiring)
     {
-        CheckInput(x);
+        CheckInput(x, semiring);
         using var scope = NewDisposeScope();
-        long batch = x.shape[2];
-        var a = Parameterization.Weights(InputWeight, Spec.Parameter("input_weight"), Reparameterization).view(Folds * Arity, InputUnits, Rank);
-        var z = SumSlots(semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), a).view(Folds, Arity, batch, Rank));
+        var a = Parameterization.Weights(InputWeight, Spec.Parameter("input_weight"), Reparameterization);
+        var z = RankProducts(x, a, semiring);
         var b = Parameterization.Weights(OutputWeight, Spec.Parameter("output_weight"), Reparameterization);
         return semiring.MatMul(z, b).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>z (F, B, R): the product over the slots of each slot's input contracted with A (F, H, K_in, R).</summary>
+    Tensor RankProducts(Tensor x, Tensor a, Semiring semiring)
+    {
+        long batch = x.shape[2];
+        return semiring.MatMulProduct(x.reshape(Folds * Arity, batch, x.shape[3]), a.view(Folds * Arity, InputUnits, Rank),
+            [Folds, Arity, batch, Rank], 1, PaddedSlots(), null);
     }
 
     /// <summary>First the rank r ∝ B[f,r,o]·exp(z[f,b,r]) (z recomputed over the pass's semiring), then each slot's
@@ -48,7 +55,7 @@ public sealed class UncollapsedCpLayer : InnerLayer
         using var scope = NewDisposeScope();
         long batch = x.shape[2];
         var a = Parameterization.Weights(InputWeight, Spec.Parameter("input_weight"), Reparameterization);
-        var z = SumSlots(semiring.MatMul(x.reshape(Folds * Arity, batch, InputUnits), a.view(Folds * Arity, InputUnits, Rank)).view(Folds, Arity, batch, Rank));
+        var z = RankProducts(x, a, semiring);
         var logB = Parameterization.Weights(OutputWeight, Spec.Parameter("output_weight"), Reparameterization).log();
         var toOutput = logB.gather(2, unit.view(Folds, 1, batch).expand(Folds, Rank, batch)).permute(0, 2, 1);
         var rank = chooser.Pick(toOutput.Plus(z), 2);

@@ -66,7 +66,7 @@ internal static class OnnxCircuitExporter
         foreach (var layer in circuit.Layers)
             outputs.Add(Layer(g, layer, [.. layer.Spec.Sources.Select(s => outputs[s])]));
 
-        float logZ = circuit.LogPartition().item<float>();
+        float logZ = new Queries.PartitionQuery(circuit, Semirings.Semiring.Scoring).Evaluate().item<float>();
         string root = g.Add("Reshape", "root", [outputs[^1], g.Ints(-1)]);
         string ll = g.Add("Sub", "root", [root, g.Scalar("log_partition", logZ)], output: LogLikelihoodOutput);
         string bpd;

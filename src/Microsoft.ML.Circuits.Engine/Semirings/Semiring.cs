@@ -4,11 +4,19 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits.Semirings;
 
 /// <summary>
-/// How a circuit's sums are computed over log-values. Products are always additions of log-values; what differs is the
-/// sum: <see cref="LogSumExp"/> (sum-product in log space: likelihoods, marginals, log Z) or <see cref="MaxPlus"/>
-/// (max-product in log space: the max-product circuit used for MAP). Layers compute through these operations only,
-/// so one layer serves every query. Weights are always non-negative and linear; values are log-values, −∞ allowed.
+/// How a circuit's sums and products are computed, and how the values between layers are represented. Three semirings:
+/// <see cref="LogSumExp"/> (sum-product in log space: the reference for likelihoods, marginals, log Z),
+/// <see cref="ScaledLinear"/> (the same sum-product on scaled-linear values: no exp or log on the units' values) and
+/// <see cref="MaxPlus"/> (max-product in log space: the max-product circuit used for MAP). Layers compute through these
+/// operations only, so one layer serves every query. Weights are always non-negative and linear.
 /// </summary>
+/// <remarks>
+/// Values: under <see cref="LogSumExp"/> and <see cref="MaxPlus"/> a vector of K units is K log-values (−∞ allowed).
+/// Under <see cref="ScaledLinear"/> it is K + 1 numbers along the last dimension: K non-negative linear values scaled
+/// so that their maximum is 1 (all 0 for the zero vector), then one log-scale s (for the zero vector a finite floor far
+/// below any real scale), so that unit k's value is e^s · linear[k]. The plan walker converts the input layer's log-values into the semiring's
+/// representation and the root back into a log-value, so every query answers in log-values whichever semiring ran.
+/// </remarks>
 public abstract class Semiring
 {
     private protected Semiring() { }
@@ -19,12 +27,56 @@ public abstract class Semiring
     /// <summary>Max-product in log space: ⊕ = max, ⊗ = +.</summary>
     public static Semiring MaxPlus { get; } = new MaxPlusSemiring();
 
-    /// <summary>A short name (<c>log-sum-exp</c>, <c>max-plus</c>).</summary>
+    /// <summary>
+    /// Sum-product on scaled-linear values (see the remarks of <see cref="Semiring"/>): ⊕ and ⊗ are the ordinary sum
+    /// and product of the linear parts, with the log-scales added, and each layer's output rescaled to a maximum of 1.
+    /// Same results as <see cref="LogSumExp"/> to float32 rounding, without an exponential or logarithm per unit.
+    /// </summary>
+    public static Semiring ScaledLinear { get; } = new ScaledLinearSemiring();
+
+    /// <summary>
+    /// The sum-product semiring the library's likelihood, training-loss, marginal and log Z passes run over when the
+    /// caller does not choose one: the one place that picks it.
+    /// </summary>
+    internal static Semiring SumProduct => ScaledLinear;
+
+    /// <summary>
+    /// <see cref="SumProduct"/> for <paramref name="circuit"/>: the log-sum-exp reference when the circuit prefers the
+    /// native kernels (<see cref="LayerKernelPreference.Native"/>), which compute in log space, so that choosing them
+    /// makes them run; <see cref="SumProduct"/> otherwise.
+    /// </summary>
+    internal static Semiring SumProductFor(TensorizedCircuit circuit) =>
+        circuit.KernelPreference == LayerKernelPreference.Native ? LogSumExp : SumProduct;
+
+    /// <summary>
+    /// The sum-product semiring of scores that are saved or compared across versions: the ML.NET transformers' scores,
+    /// the anomaly thresholds fitted from them, and <see cref="Training.Evaluation"/>'s log-likelihoods. The log-sum-exp
+    /// reference, so a model saved by an earlier version scores bit for bit as it did (the two semirings agree to
+    /// float32 rounding, not to the last bit, and a score on its threshold must not flip).
+    /// </summary>
+    internal static Semiring Scoring => LogSumExp;
+
+    /// <summary>
+    /// <paramref name="semiring"/> when it is a sum-product semiring (<see cref="SumOfNormalizedIsZero"/>); throws
+    /// otherwise (a likelihood is not a maximum).
+    /// </summary>
+    internal static Semiring RequireSumProduct(Semiring semiring, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(semiring, parameter);
+        if (!semiring.SumOfNormalizedIsZero)
+            throw new ArgumentException(
+                $"Likelihoods need a sum-product semiring ({LogSumExp} or {ScaledLinear}), got {semiring}.", parameter);
+        return semiring;
+    }
+
+    /// <summary>A short name (<c>log-sum-exp</c>, <c>scaled-linear</c>, <c>max-plus</c>).</summary>
     public abstract string Name { get; }
 
     /// <summary>
-    /// ⊕_i x[n,b,i] ⊗ log w[n,i,o] for a batch of matrices: <paramref name="x"/> (N, B, I) log-values,
-    /// <paramref name="weight"/> (N, I, O) non-negative and linear; returns (N, B, O) log-values.
+    /// ⊕_i x[n,b,i] ⊗ log w[n,i,o] for a batch of matrices: <paramref name="x"/> (N, B, I) values,
+    /// <paramref name="weight"/> (N, I, O) non-negative and linear; returns (N, B, O) values. (Values are in the
+    /// semiring's representation, see the remarks of <see cref="Semiring"/>: under <see cref="ScaledLinear"/> the last
+    /// dimension holds one more number, the log-scale.)
     /// </summary>
     public abstract Tensor MatMul(Tensor x, Tensor weight);
 
@@ -50,6 +102,39 @@ public abstract class Semiring
     /// (max-plus: the largest log-probability).
     /// </summary>
     public abstract bool SumOfNormalizedIsZero { get; }
+
+    /// <summary>The size of the last dimension of a vector of <paramref name="units"/> units in this representation.</summary>
+    internal virtual int Width(int units) => units;
+
+    /// <summary>Log-values (…, K) in this semiring's representation (log semirings: the tensor itself).</summary>
+    internal virtual Tensor FromLogValues(Tensor logValues) => logValues;
+
+    /// <summary>Values in this semiring's representation as log-values (…, K) (log semirings: the tensor itself).</summary>
+    internal virtual Tensor ToLogValues(Tensor values) => values;
+
+    /// <summary>
+    /// <paramref name="x"/> with the vectors where <paramref name="where"/> (broadcastable to x without its last
+    /// dimension, plus a trailing 1) is true replaced by the zero vector (log semirings: −∞).
+    /// </summary>
+    internal virtual Tensor ZeroAt(Tensor x, Tensor where) => x.masked_fill(where, TensorArithmetic.NegativeInfinity);
+
+    /// <summary>
+    /// The CP contraction of a layer: ⊗ over the slots of (⊕_i x ⊗ log w), then ⊗ a per-unit factor. <paramref name="x"/>
+    /// (N, B′, I) values and <paramref name="weight"/> (N, I, O) as for <see cref="MatMul"/>; the (N, B′, O) result is
+    /// viewed as <paramref name="shape"/> (S0, S1, B, O) and multiplied (⊗) over <paramref name="slotDim"/> (0 or 1),
+    /// leaving out the slots where <paramref name="padded"/> (broadcastable to the shape) is true; then every unit is
+    /// multiplied by e^<paramref name="logUnitFactor"/> (broadcastable to the result, log-valued) when one is given.
+    /// Returns (S1 or S0, B, O) values.
+    /// </summary>
+    internal virtual Tensor MatMulProduct(Tensor x, Tensor weight, long[] shape, long slotDim, Tensor? padded, Tensor? logUnitFactor)
+    {
+        using var scope = NewDisposeScope();
+        var y = MatMul(x, weight).view(shape);
+        if (padded is not null) y = y.masked_fill(padded, 0.0);
+        var product = y.sum(slotDim);
+        if (logUnitFactor is not null) product = product.AddInPlace(logUnitFactor);
+        return product.MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// The maximum of <paramref name="x"/> over <paramref name="dim"/> (kept), detached, with non-finite values replaced

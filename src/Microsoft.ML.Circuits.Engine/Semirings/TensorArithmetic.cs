@@ -19,6 +19,7 @@ internal static class TensorArithmetic
     // while libtorch reads it; these live as long as the process.
     internal static readonly Scalar ZeroInt64 = 0L.ToScalar(), OneInt64 = 1L.ToScalar(), MinusOneInt64 = (-1L).ToScalar();
     internal static readonly Scalar NegativeInfinity = float.NegativeInfinity.ToScalar(), Tiny = 1e-30f.ToScalar();
+    internal static readonly Scalar ZeroSingle = 0f.ToScalar(), OneSingle = 1f.ToScalar();
 
     /// <summary><paramref name="target"/> += <paramref name="other"/>, in place.</summary>
     public static Tensor AddInPlace(this Tensor target, Tensor other) => target.add_(other, One);

@@ -32,13 +32,13 @@ public static class Evaluation
         CheckData(circuit.Description, data);
         var result = new double[data.Count];
         using var _ = torch.no_grad();
-        using var logZ = circuit.LogPartition();
+        using var logZ = new PartitionQuery(circuit, Semiring.Scoring).Evaluate();
         for (int start = 0; start < data.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null) - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.Scoring, null) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;

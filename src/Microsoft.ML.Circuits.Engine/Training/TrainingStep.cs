@@ -1,4 +1,5 @@
 using Microsoft.ML.Circuits.Queries;
+using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,9 +19,10 @@ internal sealed class TrainingStep : IDisposable
     readonly TensorizedCircuit circuit;
     readonly List<(string Name, Parameter Parameter)> named;
 
-    public TrainingStep(TensorizedCircuit circuit, TrainerOptions options)
+    public TrainingStep(TensorizedCircuit circuit, TrainerOptions options, Semiring? semiring = null)
     {
         this.circuit = circuit;
+        Semiring = Semiring.RequireSumProduct(semiring ?? Semiring.SumProductFor(circuit), nameof(semiring));
         var inputParameters = circuit.Input.parameters().ToList();
         var innerParameters = circuit.Layers.SelectMany(l => l.parameters()).ToList();
         var groups = new List<Adam.ParamGroup> { new(inputParameters, options.LearningRate, 0.9, 0.999, 1e-8, 0, false, false) };
@@ -31,6 +33,9 @@ internal sealed class TrainingStep : IDisposable
     }
 
     public Adam Optimizer { get; }
+
+    /// <summary>The sum-product semiring the loss is computed over.</summary>
+    public Semiring Semiring { get; }
 
     /// <summary>Blocking device-to-host reads made so far (one per step).</summary>
     public long HostSyncs { get; private set; }
@@ -44,7 +49,7 @@ internal sealed class TrainingStep : IDisposable
     {
         using var scope = NewDisposeScope();
         Optimizer.zero_grad();
-        var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x).sum();
+        var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x, Semiring).sum();
         loss.backward();
 
         // One value per tensor whose finiteness stands for the tensor's: its sum, which is NaN or ±∞ exactly when an

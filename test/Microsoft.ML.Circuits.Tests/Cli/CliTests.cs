@@ -187,6 +187,24 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void BenchCompareTimesBothEvaluationPathsAndPrintsTheirRatio()
+    {
+        var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--compare");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| managed | log-sum-exp |");
+        StringAssert.Contains(output, "| managed | scaled-linear |");
+        StringAssert.Contains(output, "train ratio");
+        StringAssert.Contains(output, "| QT | cp | 2 | wall |");
+
+        var one = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--semiring", "log-sum-exp");
+        Assert.AreEqual(0, one.ExitCode, one.Error);
+        StringAssert.Contains(one.Output, "| managed | log-sum-exp |");
+        var both = Run("bench", "--k", "2", "--compare", "--semiring", "scaled-linear");
+        Assert.AreNotEqual(0, both.ExitCode);
+        StringAssert.Contains(both.Error, "--compare");
+    }
+
+    [TestMethod]
     public void AMissingModelFileIsReportedWithoutAStackTrace()
     {
         var (code, _, error) = Run("test", "--model-path", "/nonexistent/model.zip");
