@@ -40,4 +40,26 @@ public abstract class BackgroundModel
     }
 
     internal abstract void Save(BinaryWriter writer);
+
+    /// <summary>Writes the header every background model's stream starts with: format, height, width, channels, categories.</summary>
+    private protected void WriteHeader(BinaryWriter writer, int formatVersion)
+    {
+        writer.Write(formatVersion);
+        writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories);
+    }
+
+    /// <summary>
+    /// Reads and checks <see cref="WriteHeader"/>'s header: the format must be <paramref name="formatVersion"/> and the
+    /// shape plausible (at most 2^28 values per image, 64 channels, 2..256 categories).
+    /// </summary>
+    private protected static (int Height, int Width, int Channels, int Categories) ReadHeader(BinaryReader reader, int formatVersion, string source, string what)
+    {
+        int version = reader.ReadInt32();
+        if (version != formatVersion)
+            throw new InvalidDataException($"{source}: {what} format {version} is not supported (this library reads format {formatVersion}).");
+        int height = reader.ReadInt32(), width = reader.ReadInt32(), channels = reader.ReadInt32(), categories = reader.ReadInt32();
+        if (height < 1 || width < 1 || channels is < 1 or > 64 || categories is < 2 or > 256 || (long)height * width * channels > 1 << 28)
+            throw new InvalidDataException($"{source}: the {what} header is corrupt ({height}×{width}×{channels}, {categories} categories).");
+        return (height, width, channels, categories);
+    }
 }

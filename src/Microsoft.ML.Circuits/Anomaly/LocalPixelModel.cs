@@ -101,26 +101,23 @@ public sealed class LocalPixelModel : BackgroundModel
 
     internal override void Save(BinaryWriter writer)
     {
-        writer.Write(FormatVersion);
-        writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories); writer.Write(ContextLevels);
+        WriteHeader(writer, FormatVersion);
+        writer.Write(ContextLevels);
         foreach (float value in logProbabilities) writer.Write(value);
     }
 
     internal static LocalPixelModel Load(BinaryReader reader, string source)
     {
-        int version = reader.ReadInt32();
-        if (version != FormatVersion)
-            throw new InvalidDataException($"{source}: local background model format {version} is not supported (this library reads format {FormatVersion}).");
-        int height = reader.ReadInt32(), width = reader.ReadInt32(), channels = reader.ReadInt32(), categories = reader.ReadInt32(), levels = reader.ReadInt32();
-        if (height < 1 || width < 1 || channels < 1 || categories is < 2 or > 256 || levels != ContextLevels || (long)height * width * channels > 1 << 28 || channels > 64)
-            throw new InvalidDataException(
-                $"{source}: the local background model header is corrupt ({height}×{width}×{channels}, {categories} categories, {levels} context levels; expected {ContextLevels}).");
+        var (height, width, channels, categories) = ReadHeader(reader, FormatVersion, source, "local pixel model");
+        int levels = reader.ReadInt32();
+        if (levels != ContextLevels)
+            throw new InvalidDataException($"{source}: the local pixel model has {levels} context levels; this library reads {ContextLevels}.");
         var log = new float[channels * Contexts * categories];
         for (int j = 0; j < log.Length; j++)
         {
             log[j] = reader.ReadSingle();
             if (!(log[j] <= 0) || float.IsInfinity(log[j]))
-                throw new InvalidDataException($"{source}: the local background model holds an invalid log-probability ({log[j]}) at entry {j}.");
+                throw new InvalidDataException($"{source}: the local pixel model holds an invalid log-probability ({log[j]}) at entry {j}.");
         }
         return new LocalPixelModel(height, width, channels, categories, log);
     }

@@ -73,19 +73,16 @@ public sealed class PixelBackgroundModel : BackgroundModel
 
     internal override void Save(BinaryWriter writer)
     {
-        writer.Write(FormatVersion);
-        writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories); writer.Write(MutationRate);
+        WriteHeader(writer, FormatVersion);
+        writer.Write(MutationRate);
         foreach (float value in logProbabilities) writer.Write(value);
     }
 
     internal static PixelBackgroundModel Load(BinaryReader reader, string source)
     {
-        int version = reader.ReadInt32();
-        if (version != FormatVersion)
-            throw new InvalidDataException($"{source}: background model format {version} is not supported (this library reads format {FormatVersion}).");
-        int height = reader.ReadInt32(), width = reader.ReadInt32(), channels = reader.ReadInt32(), categories = reader.ReadInt32();
+        var (height, width, channels, categories) = ReadHeader(reader, FormatVersion, source, "background model");
         double rate = reader.ReadDouble();
-        if (height < 1 || width < 1 || channels < 1 || categories is < 2 or > 256 || !(rate > 0 && rate <= 1) || (long)height * width * channels * categories > 1 << 28)
+        if (!(rate > 0 && rate <= 1) || (long)height * width * channels * categories > 1 << 28)
             throw new InvalidDataException($"{source}: the background model header is corrupt ({height}×{width}×{channels}, {categories} categories, rate {rate}).");
         var log = new float[height * width * channels * categories];
         for (int j = 0; j < log.Length; j++) log[j] = reader.ReadSingle();

@@ -100,34 +100,29 @@ public sealed class AnomalyScoreTests
     }
 
     [TestMethod]
-    public void AZipWrittenBeforeScoresExistedLoadsAndScoresWithBitsPerDimension()
-    {
+    public void AZipWrittenBeforeScoresExistedLoadsAndScoresWithBitsPerDimension() =>
         // Fixtures/anomaly-v1.zip was written by the library at commit e52b5f5 (format 1.1, no score field): a QT K=2
         // detector on 4×4 images. Its threshold and the scores of the four rows below are what that code printed.
-        string zip = Path.Combine(AppContext.BaseDirectory, "MLNet", "Fixtures", "anomaly-v1.zip");
-        var ml = new MLContext(seed: 1);
-        using var loaded = (CircuitAnomalyDetectionTransformer)ml.Model.Load(zip, out _);
-        Assert.AreEqual(AnomalyScore.BitsPerDimension, loaded.AnomalyScore);
-        Assert.IsNull(loaded.Background);
-        Assert.AreEqual(OldZip.Threshold, loaded.Threshold);
-        var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(OldZip.Row));
-        CollectionAssert.AreEqual(OldZip.Scores, Column(loaded.Transform(rows), "Score"));
-    }
+        AssertFixture("anomaly-v1.zip", AnomalyScore.BitsPerDimension, OldZip.Threshold, OldZip.Scores);
 
     [TestMethod]
-    public void AZipWrittenWhenInputComplexityWasTheDefaultKeepsItsScore()
-    {
+    public void AZipWrittenWhenInputComplexityWasTheDefaultKeepsItsScore() =>
         // Fixtures/anomaly-v2.zip was written at commit 4d4a27f (format 0x00010002, default score InputComplexity with
         // Deflate): the same QT K=2 detector on 4×4 images as anomaly-v1. Threshold and scores are what that code printed.
-        string zip = Path.Combine(AppContext.BaseDirectory, "MLNet", "Fixtures", "anomaly-v2.zip");
+        AssertFixture("anomaly-v2.zip", AnomalyScore.InputComplexity, -0.31254956f, [-1.0817468f, -0.436472f, -0.7477179f, -0.43706706f]);
+
+    /// <summary>A fixture zip loads with its score (and the default codec), no background, and reproduces its printed threshold and scores.</summary>
+    static void AssertFixture(string name, AnomalyScore score, float threshold, float[] scores)
+    {
+        string zip = Path.Combine(AppContext.BaseDirectory, "MLNet", "Fixtures", name);
         var ml = new MLContext(seed: 1);
         using var loaded = (CircuitAnomalyDetectionTransformer)ml.Model.Load(zip, out _);
-        Assert.AreEqual(AnomalyScore.InputComplexity, loaded.AnomalyScore);
+        Assert.AreEqual(score, loaded.AnomalyScore);
         Assert.AreEqual(ComplexityCodec.Deflate, loaded.ComplexityCodec);
         Assert.IsNull(loaded.Background);
-        Assert.AreEqual(-0.31254956f, loaded.Threshold);
+        Assert.AreEqual(threshold, loaded.Threshold);
         var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(OldZip.Row));
-        CollectionAssert.AreEqual(new[] { -1.0817468f, -0.436472f, -0.7477179f, -0.43706706f }, Column(loaded.Transform(rows), "Score"));
+        CollectionAssert.AreEqual(scores, Column(loaded.Transform(rows), "Score"));
     }
 
     [TestMethod]

@@ -20,7 +20,7 @@ public sealed class SemiringTests
     }
 
     /// <summary>Log-values in about −5..5 with some −∞ entries, and one slice that is entirely −∞.</summary>
-    static Tensor LogValues(long[] shape, int seed)
+    internal static Tensor LogValues(long[] shape, int seed)
     {
         using var g = new Generator((ulong)seed, torch.CPU);
         var x = torch.randn(shape, ScalarType.Float32, generator: g).mul_(2.5);
