@@ -3,6 +3,7 @@
 //   fit  <idx-images.gz> <model.zip> <scores.txt>   pixels → ProbabilisticCircuit → Fit → Model.Save → score
 //   load <idx-images.gz> <model.zip> <scores.txt>   Model.Load (in a fresh process) → score
 //   sample                                          Datasets.Load("mnist"): the sample next to the program, if there
+//   native                                          whether the package's native kernels load (exit 4 and why if not)
 // Scores are the LogLikelihood column written with round-trip precision, so the two files must be identical.
 using System.Globalization;
 using Microsoft.ML;
@@ -23,9 +24,15 @@ if (args is ["sample"])
         return 3;
     }
 }
+if (args is ["native"])
+{
+    string? reason = TensorizedCircuit.NativeKernelsUnavailable;
+    Console.WriteLine($"native kernels: {reason ?? "available"}");
+    return reason is null ? 0 : 4;
+}
 if (args.Length != 4 || args[0] is not ("fit" or "load"))
 {
-    Console.Error.WriteLine("usage: fit|load <idx-images.gz> <model.zip> <scores.txt> | sample");
+    Console.Error.WriteLine("usage: fit|load <idx-images.gz> <model.zip> <scores.txt> | sample | native");
     return 2;
 }
 var (mode, images, zip, output) = (args[0], args[1], args[2], args[3]);
