@@ -19,7 +19,7 @@ public static class AnomalyScores
     /// How much shorter, in bits per dimension, the circuit's code for its training images must be than the
     /// <see cref="LocalPixelModel"/>'s for <see cref="Choose"/> to pick <see cref="AnomalyScore.LocalComplexity"/>.
     /// </summary>
-    public const double LocalComplexityMargin = 0.1;
+    public const double LocalComplexityMargin = 0.25;
 
     /// <summary>
     /// The automatic choice of score (what the anomaly trainer uses when no score is set):
