@@ -205,6 +205,33 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void BenchTakesTheKernelAndComparesKernels()
+    {
+        var bad = Run("bench", "--k", "2", "--kernel", "fastest");
+        Assert.AreEqual(2, bad.ExitCode, bad.Error);
+        StringAssert.Contains(bad.Error, "--kernel must be auto, managed or native");
+        var clash = Run("bench", "--k", "2", "--compare-kernels", "--compare");
+        Assert.AreNotEqual(0, clash.ExitCode);
+        StringAssert.Contains(clash.Error, "--compare-kernels");
+        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
+        {
+            var refused = Run("bench", "--k", "2", "--kernel", "native");
+            Assert.AreEqual(2, refused.ExitCode, refused.Error);
+            StringAssert.Contains(refused.Error, reason);
+            return;
+        }
+        // --kernel native runs the CP layers natively, on the log-sum-exp path they compute.
+        var native = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--threads", "1", "--kernel", "native");
+        Assert.AreEqual(0, native.ExitCode, native.Error);
+        StringAssert.Contains(native.Output, "| native | log-sum-exp |");   // a QT circuit has CP layers only
+        var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--compare-kernels");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| managed | log-sum-exp |");
+        StringAssert.Contains(output, "| native | log-sum-exp |");
+        StringAssert.Contains(output, "train ms/step managed | train ms/step native | train ratio");
+    }
+
+    [TestMethod]
     public void AMissingModelFileIsReportedWithoutAStackTrace()
     {
         var (code, _, error) = Run("test", "--model-path", "/nonexistent/model.zip");

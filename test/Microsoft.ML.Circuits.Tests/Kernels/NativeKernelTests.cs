@@ -142,6 +142,28 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    public void TheMLNetKernelOptionReachesTheFittedCircuit()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Microsoft.ML.Circuits.Tests.MLNet.MLNetData.Digits(Microsoft.ML.Circuits.Tests.MLNet.MLNetData.Train, 128);
+        var options = Microsoft.ML.Circuits.Tests.MLNet.MLNetData.SmallOptions();
+        options.MaxEpochs = 1;
+        options.Kernel = LayerKernelPreference.Native;
+        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
+        {
+            var error = Assert.Throws<ArgumentException>(() => ml.Transforms.ProbabilisticCircuit(options));
+            Assert.AreEqual("Kernel", error.ParamName);
+            StringAssert.Contains(error.Message, reason);
+            return;
+        }
+        using var model = ml.Transforms.ProbabilisticCircuit(options).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.AreEqual(LayerKernelPreference.Native, model.Circuit.KernelPreference);
+        Assert.IsTrue(model.Circuit.Layers.Any(l => l.KernelName == "native"));
+        options.Kernel = (LayerKernelPreference)5;
+        Assert.AreEqual("Kernel", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ProbabilisticCircuit(options)).ParamName);
+    }
+
+    [TestMethod]
     public void TheKernelIsChosenPerLayerAndThePreferenceIsChecked()
     {
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 4, 4, 1, 3);
