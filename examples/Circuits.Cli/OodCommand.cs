@@ -120,11 +120,10 @@ internal static class OodCommand
             {
                 // What the anomaly trainer would choose by default (AnomalyScores.Choose), on up to 5,000 training images.
                 var sample = inSplits.Train.Subset(Enumerable.Range(0, Math.Min(5000, inSplits.Train.Count)).ToArray());
-                var sampleLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, sample, batch);
-                double circuitBits = sampleLl.Average(ll => Microsoft.ML.Circuits.Training.Evaluation.BitsPerDimension(ll, d.Dimensions));
-                double localBits = Enumerable.Range(0, sample.Count).Average(i => localBackground.BitsPerDimension(sample.Image(i)));
+                var (chosen, circuitBits, localBits) = AnomalyScores.ChooseOn(
+                    Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, sample, batch), sample, localBackground);
                 Console.WriteLine(string.Format(c, "{0,-32} {1} (on {2:N0} training images: the circuit codes them in {3:F3} bits per dimension, the local pixel model in {4:F3})",
-                    "default (automatic choice)", AnomalyScores.Choose(circuitBits, localBits), sample.Count, circuitBits, localBits));
+                    "default (automatic choice)", chosen, sample.Count, circuitBits, localBits));
             }
             if (rank > 0)
             {

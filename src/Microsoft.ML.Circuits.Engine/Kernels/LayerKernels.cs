@@ -33,17 +33,15 @@ internal static class LayerKernels
         kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS && device.type == DeviceType.CPU;
 
     /// <summary>
-    /// Whether <see cref="LayerKernelPreference.Auto"/> picks the native kernel where it applies. False until the native
-    /// kernel measures faster than the managed one in <c>bench --compare</c> (docs/benchmarks.md, "Native kernels"):
-    /// today they are about even, so Auto keeps the reference.
+    /// The kernel of a layer: the native one where it applies when <see cref="LayerKernelPreference.Native"/> is asked
+    /// for (an error if the library is missing), the managed one otherwise. <see cref="LayerKernelPreference.Auto"/> is
+    /// the managed kernel: the native one does not measure faster in <c>bench --compare-kernels</c> (docs/benchmarks.md,
+    /// "Native kernels"); this is the line to change when it does.
     /// </summary>
-    public const bool AutoPrefersNative = false;
-
     public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference)
     {
-        if (preference == LayerKernelPreference.Native) CircuitsNative.EnsureAvailable();
-        bool wanted = preference == LayerKernelPreference.Native || (preference == LayerKernelPreference.Auto && AutoPrefersNative);
-        bool native = wanted && NativeServes(kind, device) && CircuitsNative.IsAvailable;
-        return native ? NativeCpKernel.Instance : ManagedLayerKernel.Instance;
+        if (preference != LayerKernelPreference.Native) return ManagedLayerKernel.Instance;
+        CircuitsNative.EnsureAvailable();
+        return NativeServes(kind, device) ? NativeCpKernel.Instance : ManagedLayerKernel.Instance;
     }
 }

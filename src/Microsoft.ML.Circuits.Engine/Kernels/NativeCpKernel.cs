@@ -26,11 +26,7 @@ internal sealed class NativeCpKernel : ILayerKernel
     {
         if (!Serves(layer, semiring, sources[0])) return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
         using var scope = NewDisposeScope();
-        long batch = sources[0].shape[1];
-        var parts = sources.ToList();
-        if (layer.Spec.IsPadded)
-            parts.Add(torch.zeros([1, batch, layer.InputUnits], sources[0].dtype, sources[0].device));
-        var x = (parts.Count == 1 ? parts[0] : torch.cat(parts, 0)).contiguous();
+        var x = layer.ConcatenatedSources(sources).contiguous();
         Tensor y = layer switch
         {
             CpLayer cp => CpFunction.Apply(x, cp.Weights().contiguous(), layer, shared: false),

@@ -112,12 +112,20 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(sources);
         using var scope = NewDisposeScope();
-        long batch = sources[0].shape[1];
+        return ConcatenatedSources(sources).index_select(0, gather)
+            .view(Folds, Arity, sources[0].shape[1], sources[0].shape[2]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The sources' outputs concatenated in order, plus one row of log 1 = 0 when some fold is padded: (R, B, K), the
+    /// tensor <see cref="GatherIndex"/> indexes (the sole source itself when there is one and no padding).
+    /// </summary>
+    internal Tensor ConcatenatedSources(IReadOnlyList<Tensor> sources)
+    {
         var parts = sources.ToList();
         if (Spec.IsPadded)
-            parts.Add(torch.zeros([1, batch, sources[0].shape[2]], sources[0].dtype, sources[0].device));
-        var concatenated = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
-        return concatenated.index_select(0, gather).view(Folds, Arity, batch, sources[0].shape[2]).MoveToOuterDisposeScope();
+            parts.Add(torch.zeros([1, sources[0].shape[1], sources[0].shape[2]], sources[0].dtype, sources[0].device));
+        return parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
     }
 
     /// <summary>The contraction of a gathered input <paramref name="x"/> (F, H, B, K_in) to (F, B, K_out) over <paramref name="semiring"/>.</summary>

@@ -34,6 +34,25 @@ public static class AnomalyScores
     public static AnomalyScore Choose(double circuitBitsPerDimension, double localBitsPerDimension) =>
         circuitBitsPerDimension <= localBitsPerDimension - LocalComplexityMargin ? AnomalyScore.LocalComplexity : AnomalyScore.InputComplexity;
 
+    /// <summary>
+    /// <see cref="Choose"/> on <paramref name="images"/>: the circuit's mean bits per dimension from its
+    /// already computed log-likelihoods, and the local model's on the same images; both means are returned for reporting.
+    /// </summary>
+    internal static (AnomalyScore Score, double CircuitBitsPerDimension, double LocalBitsPerDimension) ChooseOn(
+        IReadOnlyList<double> logLikelihoods, ImageDataset images, LocalPixelModel local)
+    {
+        int dimensions = images.ImageSize;
+        double circuit = 0, localBits = 0;
+        for (int i = 0; i < images.Count; i++)
+        {
+            circuit += Evaluation.BitsPerDimension(logLikelihoods[i], dimensions);
+            localBits += local.BitsPerDimension(images.Image(i));
+        }
+        circuit /= images.Count;
+        localBits /= images.Count;
+        return (Choose(circuit, localBits), circuit, localBits);
+    }
+
     /// <summary>The codec <see cref="AnomalyScore.InputComplexity"/> uses unless told otherwise (chosen by measurement, <c>docs/benchmarks.md</c>).</summary>
     public const ComplexityCodec DefaultCodec = ComplexityCodec.Deflate;
 

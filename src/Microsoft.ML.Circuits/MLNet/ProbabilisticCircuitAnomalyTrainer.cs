@@ -44,16 +44,15 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
         {
             int categories = Math.Min(model.Description.Categories, 256);
             var logLikelihoods = Training.Evaluation.LogLikelihoods(model.Circuit, images);
-            var score = options.AnomalyScore ?? AnomalyScore.LocalComplexity;
+            // The local model is needed to choose the score (no score set) and by LocalComplexity itself.
+            var local = options.AnomalyScore is null or AnomalyScore.LocalComplexity ? LocalPixelModel.Fit(images, categories) : null;
+            var score = options.AnomalyScore ?? ChooseScore(logLikelihoods, images, local!);
             BackgroundModel? background = score switch
             {
                 AnomalyScore.LikelihoodRatio => PixelBackgroundModel.Fit(images, options.BackgroundMutationRate, categories),
-                AnomalyScore.LocalComplexity => LocalPixelModel.Fit(images, categories),
+                AnomalyScore.LocalComplexity => local,
                 _ => null,
             };
-            if (options.AnomalyScore is null)
-                score = ChooseScore(model.Circuit.Description.Dimensions, logLikelihoods, images, (LocalPixelModel)background!);
-            if (score != AnomalyScore.LocalComplexity && background is LocalPixelModel) background = null;
             float threshold = options.Threshold ?? Quantile(
                 AnomalyScores.FromLogLikelihoods(logLikelihoods, images, score, options.ComplexityCodec, background), options.ThresholdQuantile);
             return new CircuitAnomalyDetectionTransformer(host, model, pixels.Name, options.ScoreColumnName, options.PredictedLabelColumnName,
@@ -67,17 +66,9 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
     }
 
     /// <summary>The automatic choice (<see cref="AnomalyScores.Choose"/>) on the training images, said in the training log.</summary>
-    AnomalyScore ChooseScore(int dimensions, double[] logLikelihoods, Data.ImageDataset images, LocalPixelModel local)
+    AnomalyScore ChooseScore(double[] logLikelihoods, Data.ImageDataset images, LocalPixelModel local)
     {
-        double circuit = 0, localBits = 0;
-        for (int i = 0; i < images.Count; i++)
-        {
-            circuit += Training.Evaluation.BitsPerDimension(logLikelihoods[i], dimensions);
-            localBits += local.BitsPerDimension(images.Image(i));
-        }
-        circuit /= images.Count;
-        localBits /= images.Count;
-        var score = AnomalyScores.Choose(circuit, localBits);
+        var (score, circuit, localBits) = AnomalyScores.ChooseOn(logLikelihoods, images, local);
         using var channel = host.Start("Anomaly score");
         channel.Info(string.Format(System.Globalization.CultureInfo.InvariantCulture,
             "Anomaly score: {0} (the circuit codes the training images in {1:F3} bits per dimension, the local pixel model in {2:F3}; {3} needs the circuit at least {4} shorter).",
