@@ -10,8 +10,9 @@
 //   mask   (F·H)       uint8, 0 = padded slot (left out of the product); null when no fold is padded
 //   w      element (f, h, i, o) at f·wFold + h·wSlot + i·O + o  (wFold = 0 when the matrices are shared by the folds)
 //   y      (F, B, O)   output log-values
-//   z      (F, H, B, O) linear sums Σ_i w·exp(x_i − m) saved for the backward pass (may be null)
-//   m      (F, H, B)   the shifts max_i x_i saved for the backward pass (may be null)
+//   z      (F, H, B, O) linear sums Σ_i w·exp(x_i − m), m = max_i x_i, saved for the backward pass (may be null)
+//   e      (F, H, B, K) the shifted exponentials exp(x_i − m) saved for the backward pass (may be null)
+//   t      (F, H, B, O) g / z, written by the first half of the backward pass and read by the second
 // A slot whose input row is entirely −∞ contributes −∞ (and nothing to the gradients); −∞ entries elsewhere
 // contribute exactly nothing (their exp is flushed to 0).
 #include <cmath>
@@ -27,47 +28,102 @@
 namespace {
 
 constexpr float NegativeInfinity = -std::numeric_limits<float>::infinity();
+constexpr float ExpFloor = -87.0f;   // exp(−87) ≈ 1.6e−38: differences at or below it are flushed to exactly 0
 
-// e[i] = exp(x[i] − shift) for a finite shift ≥ every x[i]; differences below −87 (−∞ included) give exactly 0.
-// d is scratch of k floats.
-inline void ShiftedExp(const float* x, float shift, float* d, float* e, int64_t k) {
-    for (int64_t i = 0; i < k; i++) {
-        float v = x[i] - shift;
-        d[i] = v < -87.0f ? -87.0f : v;
-    }
-    circuits::ExpOfFinite(d, e, k);
-    for (int64_t i = 0; i < k; i++)
-        if (x[i] - shift < -87.0f) e[i] = 0.0f;
-}
-
-// out[j] = log(z[j]), −∞ where z[j] is 0 (scratch: c, o floats).
-inline void Log(const float* z, float* c, float* out, int64_t o) {
-    constexpr float Tiny = std::numeric_limits<float>::min();
-    for (int64_t j = 0; j < o; j++) c[j] = z[j] < Tiny ? Tiny : z[j];
-    circuits::LogOfPositive(c, out, o);
-    for (int64_t j = 0; j < o; j++)
-        if (z[j] <= 0.0f) out[j] = NegativeInfinity;
-}
-
-inline float RowMax(const float* x, int64_t k) {
-    float best = NegativeInfinity;
-    for (int64_t i = 0; i < k; i++) best = x[i] > best ? x[i] : best;
-    return best;
-}
-
-}  // namespace
-
-namespace {
-
-// A small GEMM with a 6×16 register-blocked micro-kernel (GCC vector extensions; the library is built for x86-64-v3,
-// AVX2 + FMA, which the managed loader checks): C[r][c] (+)= Σ_p A(r, p)·B[p][c], with A(r, p) = a[r·rs + p·ps]
-// (so a transposed A costs nothing), B row-major with leading dimension ldb, C row-major with ldc.
+// GCC vector extensions; the library is built for x86-64-v3 (AVX2 + FMA), which the managed loader checks. Every
+// elementwise loop below is written on 8-float vectors with a scalar tail: under IEEE semantics GCC vectorises
+// neither a max reduction nor a conditional division by itself.
 typedef float V8 __attribute__((vector_size(32)));
 typedef float V8u __attribute__((vector_size(32), aligned(4)));
 
 inline V8 Load(const float* p) { return *reinterpret_cast<const V8u*>(p); }
 inline void Store(float* p, V8 v) { *reinterpret_cast<V8u*>(p) = v; }
 inline V8 Splat(float v) { return V8{v, v, v, v, v, v, v, v}; }
+inline V8 Max(V8 a, V8 b) { return a > b ? a : b; }
+
+inline float RowMax(const float* x, int64_t k) {
+    float best = NegativeInfinity;
+    int64_t i = 0;
+    if (k >= 8) {
+        V8 v = Load(x);
+        for (i = 8; i + 8 <= k; i += 8) v = Max(v, Load(x + i));
+        for (int l = 0; l < 8; l++) best = v[l] > best ? v[l] : best;
+    }
+    for (; i < k; i++) best = x[i] > best ? x[i] : best;
+    return best;
+}
+
+// d[i] = max(x[i] − shift, ExpFloor) for the n = rows·k entries of rows whose shifts are given per row (a shift of
+// −∞ marks a row that is entirely −∞: its entries become ExpFloor).
+inline void ShiftedDifferences(const float* x, const float* shifts, int64_t rows, int64_t k, float* d) {
+    const V8 floor = Splat(ExpFloor);
+    for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * k;
+        float* dr = d + r * k;
+        float shift = shifts[r];
+        if (shift == NegativeInfinity) {
+            for (int64_t i = 0; i < k; i++) dr[i] = ExpFloor;
+            continue;
+        }
+        const V8 s = Splat(shift);
+        int64_t i = 0;
+        for (; i + 8 <= k; i += 8) Store(dr + i, Max(Load(xr + i) - s, floor));
+        for (; i < k; i++) {
+            float v = xr[i] - shift;
+            dr[i] = v > ExpFloor ? v : ExpFloor;
+        }
+    }
+}
+
+// e[i] = exp(d[i]) for d in [ExpFloor, 0], exactly 0 where d is ExpFloor (one vectorised call for the whole block).
+inline void FlushedExp(const float* d, float* e, int64_t n) {
+    circuits::ExpOfFinite(d, e, n);
+    const V8 floor = Splat(ExpFloor), zero = Splat(0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        V8 dv = Load(d + i);
+        Store(e + i, dv > floor ? Load(e + i) : zero);
+    }
+    for (; i < n; i++)
+        if (d[i] <= ExpFloor) e[i] = 0.0f;
+}
+
+// c[i] = max(z[i], FLT_MIN), then l[i] = log(c[i]) (one vectorised call for the whole block).
+inline void ClampedLog(const float* z, float* c, float* l, int64_t n) {
+    const V8 tiny = Splat(std::numeric_limits<float>::min());
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(c + i, Max(Load(z + i), tiny));
+    for (; i < n; i++) c[i] = z[i] > std::numeric_limits<float>::min() ? z[i] : std::numeric_limits<float>::min();
+    circuits::LogOfPositive(c, l, n);
+}
+
+// y[j] += (z[j] > 0 ? l[j] : −∞) + shift.
+inline void AddLog(const float* z, const float* l, float shift, float* y, int64_t o) {
+    const V8 s = Splat(shift), zero = Splat(0.0f), minusInfinity = Splat(NegativeInfinity);
+    int64_t j = 0;
+    for (; j + 8 <= o; j += 8) Store(y + j, Load(y + j) + (Load(z + j) > zero ? Load(l + j) + s : minusInfinity));
+    for (; j < o; j++) y[j] += z[j] > 0.0f ? l[j] + shift : NegativeInfinity;
+}
+
+// t[j] = z[j] > 0 ? g[j] / z[j] : 0.
+inline void Quotients(const float* g, const float* z, float* t, int64_t n) {
+    const V8 zero = Splat(0.0f), one = Splat(1.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        V8 zv = Load(z + j);
+        auto positive = zv > zero;
+        Store(t + j, positive ? Load(g + j) / (positive ? zv : one) : zero);
+    }
+    for (; j < n; j++) t[j] = z[j] > 0.0f ? g[j] / z[j] : 0.0f;
+}
+
+}  // namespace
+
+namespace {
+
+// A small GEMM with a 6×16 register-blocked micro-kernel: C[r][c] (+)= Σ_p A(r, p)·B[p][c], with
+// A(r, p) = a[r·rs + p·ps] (so a transposed A costs nothing), B row-major with leading dimension ldb, C row-major
+// with ldc.
 
 template <int R>
 inline void Micro16(const float* __restrict a, int64_t rs, int64_t ps, const float* __restrict bm, int64_t ldb, int64_t depth,
@@ -144,113 +200,95 @@ void Transpose(const float* w, float* wt, int64_t k, int64_t o) {
         for (int64_t j = 0; j < o; j++) wt[j * k + i] = w[i * o + j];
 }
 
-// For the images [b0, b0 + n) of a slot: e (n × k) = exp(x − m) (zeros where m is −∞) and, when t is not null,
-// t (n × o) = g / z (zeros where z is 0 or m is −∞).
-void SlotRows(const float* x, int64_t batch, int64_t k, int64_t o, int64_t row, int64_t slot, int64_t f, const float* g,
-              const float* z, const float* m, int64_t b0, int64_t n, float* d, float* e, float* t) {
-    for (int64_t r = 0; r < n; r++) {
-        int64_t b = b0 + r;
-        float shift = m[slot * batch + b];
-        if (shift == NegativeInfinity) {
-            std::memset(e + r * k, 0, sizeof(float) * k);
-            if (t != nullptr) std::memset(t + r * o, 0, sizeof(float) * o);
-            continue;
-        }
-        ShiftedExp(x + (row * batch + b) * k, shift, d, e + r * k, k);
-        if (t == nullptr) continue;
-        const float* zr = z + (slot * batch + b) * o;
-        const float* gr = g + (f * batch + b) * o;
-        for (int64_t j = 0; j < o; j++) t[r * o + j] = zr[j] > 0.0f ? gr[j] / zr[j] : 0.0f;
-    }
-}
-
 }  // namespace
 
 extern "C" {
 
 /// Version of this ABI; the managed side refuses a library with another version.
-CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 1; }
+CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 2; }
 
+/// Forward for the folds [foldBegin, foldEnd): y (F, B, O); when z and e are not null, also the linear sums
+/// z (F, H, B, O) and the shifted exponentials e (F, H, B, K) that the backward pass reads (then it needs neither x
+/// nor an exp). Without them (inference) one slot's worth of scratch is used.
 CIRCUITS_EXPORT
 int32_t circuits_cp_forward(const float* x, int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask,
                             const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
-                            float* y, float* z, float* m, int64_t foldBegin, int64_t foldEnd) {
-    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0) return -1;
-    std::vector<float> d(k), e(batch * k), sums(z == nullptr ? batch * o : 0), shifts(m == nullptr ? batch : 0),
-        clamped(o), logs(o);
+                            float* y, float* z, float* e, int64_t foldBegin, int64_t foldEnd) {
+    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (e == nullptr)) return -1;
+    bool save = z != nullptr;
+    std::vector<float> d(batch * k), shifts(batch), clamped(batch * o), logs(batch * o),
+        exps(save ? 0 : batch * k), sums(save ? 0 : batch * o);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         float* yf = y + f * batch * o;
         std::memset(yf, 0, sizeof(float) * batch * o);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
-            if (mask != nullptr && mask[slot] == 0) continue;
-            const float* rows = x + index[slot] * batch * k;
-            float* ms = m != nullptr ? m + slot * batch : shifts.data();
-            for (int64_t b = 0; b < batch; b++) {
-                const float* xr = rows + b * k;
-                ms[b] = RowMax(xr, k);
-                if (ms[b] == NegativeInfinity) std::memset(&e[b * k], 0, sizeof(float) * k);
-                else ShiftedExp(xr, ms[b], d.data(), &e[b * k], k);
-            }
-            float* zs = z != nullptr ? z + slot * batch * o : sums.data();
-            Gemm(e.data(), k, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o, false);
-            for (int64_t b = 0; b < batch; b++) {
-                float* yr = yf + b * o;
-                if (ms[b] == NegativeInfinity) {
-                    for (int64_t j = 0; j < o; j++) yr[j] = NegativeInfinity;
-                    continue;
+            float* es = save ? e + slot * batch * k : exps.data();
+            float* zs = save ? z + slot * batch * o : sums.data();
+            if (mask != nullptr && mask[slot] == 0) {
+                if (save) {
+                    std::memset(es, 0, sizeof(float) * batch * k);
+                    std::memset(zs, 0, sizeof(float) * batch * o);
                 }
-                Log(zs + b * o, clamped.data(), logs.data(), o);
-                for (int64_t j = 0; j < o; j++) yr[j] += logs[j] + ms[b];
+                continue;
             }
+            const float* rows = x + index[slot] * batch * k;
+            for (int64_t b = 0; b < batch; b++) shifts[b] = RowMax(rows + b * k, k);
+            ShiftedDifferences(rows, shifts.data(), batch, k, d.data());
+            FlushedExp(d.data(), es, batch * k);
+            Gemm(es, k, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o, false);
+            ClampedLog(zs, clamped.data(), logs.data(), batch * o);
+            // An input row entirely −∞ has e = 0, so z = 0 and the fold's output for that image is −∞.
+            for (int64_t b = 0; b < batch; b++) AddLog(zs + b * o, logs.data() + b * o, shifts[b], yf + b * o, o);
         }
     }
     return 0;
 }
 
-/// dL/dx for the images [batchBegin, batchEnd): gx[index[f,h], b, i] += exp(x_i − m)·Σ_o w[i,o]·g[f,b,o]/z[o].
-/// gx must be zeroed by the caller; rows shared by several slots accumulate (each b belongs to one range).
+/// First half of the backward pass, for the folds [foldBegin, foldEnd): t (F, H, B, O) = g / z (0 where z is 0),
+/// and dL/dw per fold gw[f, h, i, o] = Σ_b e[f, h, b, i]·t[f, h, b, o]; gw is (F, H, K, O) even when the weights are
+/// shared (the caller sums over the folds) and is overwritten.
 CIRCUITS_EXPORT
-int32_t circuits_cp_backward_input(const float* x, int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask,
-                                   const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
-                                   const float* g, const float* z, const float* m, float* gx,
-                                   int64_t batchBegin, int64_t batchEnd) {
-    if (batchBegin < 0 || batchEnd > batch) return -1;
-    int64_t n = batchEnd - batchBegin;
-    std::vector<float> d(k), e(n * k), t(n * o), dots(n * k), wt(k * o);
-    for (int64_t f = 0; f < folds; f++)
-        for (int64_t h = 0; h < arity; h++) {
-            int64_t slot = f * arity + h;
-            if (mask != nullptr && mask[slot] == 0) continue;
-            int64_t row = index[slot];
-            Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
-            SlotRows(x, batch, k, o, row, slot, f, g, z, m, batchBegin, n, d.data(), e.data(), t.data());
-            Gemm(t.data(), o, 1, n, wt.data(), k, o, k, dots.data(), k, false);
-            float* gxs = gx + (row * batch + batchBegin) * k;
-            for (int64_t q = 0; q < n * k; q++) gxs[q] += e[q] * dots[q];
-        }
-    return 0;
-}
-
-/// dL/dw per fold for the folds [foldBegin, foldEnd): gw[f, h, i, o] = Σ_b exp(x_i − m)·g[f,b,o]/z[o]; gw is
-/// (F, H, K, O) even when the weights are shared (the caller sums over the folds), and is overwritten.
-CIRCUITS_EXPORT
-int32_t circuits_cp_backward_weight(const float* x, int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask,
-                                    int64_t folds, int64_t arity, int64_t o, const float* g, const float* z, const float* m,
-                                    float* gw, int64_t foldBegin, int64_t foldEnd) {
+int32_t circuits_cp_backward_weight(int64_t batch, int64_t k, const uint8_t* mask, int64_t folds, int64_t arity, int64_t o,
+                                    const float* g, const float* z, const float* e, float* t, float* gw,
+                                    int64_t foldBegin, int64_t foldEnd) {
     if (foldBegin < 0 || foldEnd > folds) return -1;
-    std::vector<float> d(k), e(batch * k), t(batch * o);
     for (int64_t f = foldBegin; f < foldEnd; f++)
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
             float* gm = gw + slot * k * o;
+            float* ts = t + slot * batch * o;
             if (mask != nullptr && mask[slot] == 0) {
                 std::memset(gm, 0, sizeof(float) * k * o);
+                std::memset(ts, 0, sizeof(float) * batch * o);
                 continue;
             }
-            SlotRows(x, batch, k, o, index[slot], slot, f, g, z, m, 0, batch, d.data(), e.data(), t.data());
+            Quotients(g + f * batch * o, z + slot * batch * o, ts, batch * o);
             // gm (k × o) = eᵀ (k × batch) · t (batch × o): A(i, b) = e[b·k + i].
-            Gemm(e.data(), 1, k, k, t.data(), o, batch, o, gm, o, false);
+            Gemm(e + slot * batch * k, 1, k, k, ts, o, batch, o, gm, o, false);
+        }
+    return 0;
+}
+
+/// Second half, for the images [batchBegin, batchEnd): gx[index[f, h], b, i] += e[f, h, b, i]·Σ_o w[i, o]·t[f, h, b, o],
+/// with t from circuits_cp_backward_weight. gx must be zeroed by the caller; rows read by several slots accumulate
+/// (each image belongs to one range, so ranges never write the same memory).
+CIRCUITS_EXPORT
+int32_t circuits_cp_backward_input(int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask, const float* w,
+                                   int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* e,
+                                   const float* t, float* gx, int64_t batchBegin, int64_t batchEnd) {
+    if (batchBegin < 0 || batchEnd > batch) return -1;
+    int64_t n = batchEnd - batchBegin;
+    std::vector<float> dots(n * k), wt(k * o);
+    for (int64_t f = 0; f < folds; f++)
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (mask != nullptr && mask[slot] == 0) continue;
+            Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
+            Gemm(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, dots.data(), k, false);
+            const float* es = e + (slot * batch + batchBegin) * k;
+            float* gxs = gx + (index[slot] * batch + batchBegin) * k;
+            for (int64_t q = 0; q < n * k; q++) gxs[q] += es[q] * dots[q];
         }
     return 0;
 }

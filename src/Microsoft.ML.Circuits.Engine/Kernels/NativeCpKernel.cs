@@ -43,11 +43,11 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Batch);
+    sealed record Shape(InnerLayer Layer, bool Shared, long Rows, long Batch);
 
     public static Tensor Apply(Tensor x, Tensor w, InnerLayer layer, bool shared)
     {
-        var shape = new Shape(layer, shared, x.shape[1]);
+        var shape = new Shape(layer, shared, x.shape[0], x.shape[1]);
         if (!torch.is_grad_enabled() || (!x.requires_grad && !w.requires_grad))
         {
             // Inference: no autograd node and nothing saved for a backward pass.
@@ -62,8 +62,9 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var x = (Tensor)vars[0];
         var w = (Tensor)vars[1];
         var shape = (Shape)vars[2];
-        var (y, z, m) = Run(x, w, shape, save: true);
-        ctx.save_for_backward([x, w, z!, m!]);
+        var (y, z, e) = Run(x, w, shape, save: true);
+        // The backward pass reads the linear sums and the shifted exponentials, never x itself.
+        ctx.save_for_backward([w, z!, e!]);
         ctx.save_data("shape", shape);
         return y;
     }
@@ -71,22 +72,24 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
         var saved = ctx.get_saved_variables();
-        var (x, w, z, m) = (saved[0], saved[1], saved[2], saved[3]);
+        var (w, z, e) = (saved[0], saved[1], saved[2]);
         var shape = (Shape)ctx.get_data("shape");
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var gx = torch.zeros_like(x);
-        var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, x.device);
+        var gx = torch.zeros([shape.Rows, batch, k], ScalarType.Float32, w.device);
+        var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
+        using var t = torch.empty_like(z);
         var (wFold, wSlot) = Strides(shape, k, o);
-        IntPtr px = CircuitsNative.DataPointer(x), pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g),
-            pz = CircuitsNative.DataPointer(z), pm = CircuitsNative.DataPointer(m), index = CircuitsNative.DataPointer(layer.GatherIndex),
+        IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
+            pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t), index = CircuitsNative.DataPointer(layer.GatherIndex),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero,
             pgx = CircuitsNative.DataPointer(gx), pgw = CircuitsNative.DataPointer(gwFolds);
-        CircuitsNative.ForRanges(batch, (begin, end) =>
-            CircuitsNative.circuits_cp_backward_input(px, batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pm, pgx, begin, end));
+        // The weight half writes t = g / z, which the input half reads: they run one after the other.
         CircuitsNative.ForRanges(folds, (begin, end) =>
-            CircuitsNative.circuits_cp_backward_weight(px, batch, k, index, mask, folds, arity, o, pg, pz, pm, pgw, begin, end));
+            CircuitsNative.circuits_cp_backward_weight(batch, k, mask, folds, arity, o, pg, pz, pe, pt, pgw, begin, end));
+        CircuitsNative.ForRanges(batch, (begin, end) =>
+            CircuitsNative.circuits_cp_backward_input(batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, pgx, begin, end));
         GC.KeepAlive(layer);
         Tensor gw;
         if (shape.Shared)
@@ -101,22 +104,22 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>
         shape.Shared ? (0L, k * o) : ((long)shape.Layer.Arity * k * o, k * o);
 
-    static (Tensor Y, Tensor? Z, Tensor? M) Run(Tensor x, Tensor w, Shape shape, bool save)
+    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor x, Tensor w, Shape shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         var y = torch.empty([folds, batch, o], ScalarType.Float32, x.device);
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, x.device) : null;
-        var m = save ? torch.empty([folds, arity, batch], ScalarType.Float32, x.device) : null;
+        var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, x.device) : null;
         var (wFold, wSlot) = Strides(shape, k, o);
         IntPtr px = CircuitsNative.DataPointer(x), pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
-            pz = z is null ? IntPtr.Zero : CircuitsNative.DataPointer(z), pm = m is null ? IntPtr.Zero : CircuitsNative.DataPointer(m),
+            pz = z is null ? IntPtr.Zero : CircuitsNative.DataPointer(z), pe = e is null ? IntPtr.Zero : CircuitsNative.DataPointer(e),
             index = CircuitsNative.DataPointer(layer.GatherIndex),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
         CircuitsNative.ForRanges(folds, (begin, end) =>
-            CircuitsNative.circuits_cp_forward(px, batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pm, begin, end));
+            CircuitsNative.circuits_cp_forward(px, batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pe, begin, end));
         GC.KeepAlive(x);
         GC.KeepAlive(w);
-        return (y, z, m);
+        return (y, z, e);
     }
 }
