@@ -5,8 +5,8 @@
 // ranges and runs the ranges on its own threads; nothing here allocates tensors or spawns threads.
 //
 // Layouts (all row-major, float32 unless said):
-//   x      (R, B, K)   log-values of the concatenated source outputs
-//   index  (F·H)       int64 row of x for slot (f, h)
+//   rows   (F·H)       for slot (f, h), the (B, K) block of log-values it reads: a row of one of the layer's source
+//                      outputs, read in place (no gathered or concatenated copy); null for a padded slot
 //   mask   (F·H)       uint8, 0 = padded slot (left out of the product); null when no fold is padded
 //   w      element (f, h, i, o) at f·wFold + h·wSlot + i·O + o  (wFold = 0 when the matrices are shared by the folds)
 //   y      (F, B, O)   output log-values
@@ -205,13 +205,13 @@ void Transpose(const float* w, float* wt, int64_t k, int64_t o) {
 extern "C" {
 
 /// Version of this ABI; the managed side refuses a library with another version.
-CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 2; }
+CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 3; }
 
 /// Forward for the folds [foldBegin, foldEnd): y (F, B, O); when z and e are not null, also the linear sums
 /// z (F, H, B, O) and the shifted exponentials e (F, H, B, K) that the backward pass reads (then it needs neither x
 /// nor an exp). Without them (inference) one slot's worth of scratch is used.
 CIRCUITS_EXPORT
-int32_t circuits_cp_forward(const float* x, int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask,
+int32_t circuits_cp_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
                             const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
                             float* y, float* z, float* e, int64_t foldBegin, int64_t foldEnd) {
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (e == nullptr)) return -1;
@@ -232,9 +232,9 @@ int32_t circuits_cp_forward(const float* x, int64_t batch, int64_t k, const int6
                 }
                 continue;
             }
-            const float* rows = x + index[slot] * batch * k;
-            for (int64_t b = 0; b < batch; b++) shifts[b] = RowMax(rows + b * k, k);
-            ShiftedDifferences(rows, shifts.data(), batch, k, d.data());
+            const float* xs = rows[slot];
+            for (int64_t b = 0; b < batch; b++) shifts[b] = RowMax(xs + b * k, k);
+            ShiftedDifferences(xs, shifts.data(), batch, k, d.data());
             FlushedExp(d.data(), es, batch * k);
             Gemm(es, k, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o, false);
             ClampedLog(zs, clamped.data(), logs.data(), batch * o);
@@ -270,13 +270,14 @@ int32_t circuits_cp_backward_weight(int64_t batch, int64_t k, const uint8_t* mas
     return 0;
 }
 
-/// Second half, for the images [batchBegin, batchEnd): gx[index[f, h], b, i] += e[f, h, b, i]·Σ_o w[i, o]·t[f, h, b, o],
-/// with t from circuits_cp_backward_weight. gx must be zeroed by the caller; rows read by several slots accumulate
-/// (each image belongs to one range, so ranges never write the same memory).
+/// Second half, for the images [batchBegin, batchEnd): grads[f·H + h][b, i] += e[f, h, b, i]·Σ_o w[i, o]·t[f, h, b, o],
+/// with t from circuits_cp_backward_weight; grads[slot] is the (B, K) gradient block of the row the slot read (rows),
+/// zeroed by the caller. Blocks read by several slots accumulate (each image belongs to one range, so ranges never
+/// write the same memory).
 CIRCUITS_EXPORT
-int32_t circuits_cp_backward_input(int64_t batch, int64_t k, const int64_t* index, const uint8_t* mask, const float* w,
+int32_t circuits_cp_backward_input(int64_t batch, int64_t k, float* const* grads, const uint8_t* mask, const float* w,
                                    int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* e,
-                                   const float* t, float* gx, int64_t batchBegin, int64_t batchEnd) {
+                                   const float* t, int64_t batchBegin, int64_t batchEnd) {
     if (batchBegin < 0 || batchEnd > batch) return -1;
     int64_t n = batchEnd - batchBegin;
     std::vector<float> dots(n * k), wt(k * o);
@@ -287,7 +288,7 @@ int32_t circuits_cp_backward_input(int64_t batch, int64_t k, const int64_t* inde
             Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
             Gemm(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, dots.data(), k, false);
             const float* es = e + (slot * batch + batchBegin) * k;
-            float* gxs = gx + (index[slot] * batch + batchBegin) * k;
+            float* gxs = grads[slot] + batchBegin * k;
             for (int64_t q = 0; q < n * k; q++) gxs[q] += es[q] * dots[q];
         }
     return 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.Circuits.Layers;
 using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
@@ -7,8 +8,9 @@ namespace Microsoft.ML.Circuits.Kernels;
 
 /// <summary>
 /// The fused native kernel of the CP family (CP, CP-S, CP-XS) on the CPU under log-sum-exp: one pass per fold
-/// gathers each slot's input row, contracts it with the slot's matrix after the max-shift and sums the logs over the
-/// slots (src/Circuits.Native/cp_kernels.cpp); its backward pass is two more native passes. Anything else — another
+/// reads each slot's input row in place from the layer's sources (no concatenated or gathered copy), contracts it
+/// with the slot's matrix after the max-shift and sums the logs over the slots (src/Circuits.Native/cp_kernels.cpp);
+/// its backward pass is two more native passes that write the sources' gradients directly. Anything else — another
 /// layer kind, semiring, device or dtype — runs <see cref="ManagedLayerKernel"/>.
 /// </summary>
 internal sealed class NativeCpKernel : ILayerKernel
@@ -26,11 +28,11 @@ internal sealed class NativeCpKernel : ILayerKernel
     {
         if (!Serves(layer, semiring, sources[0])) return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
         using var scope = NewDisposeScope();
-        var x = layer.ConcatenatedSources(sources).contiguous();
+        var contiguous = sources.Select(s => s.contiguous()).ToArray();
         Tensor y = layer switch
         {
-            CpLayer cp => CpFunction.Apply(x, cp.Weights().contiguous(), layer, shared: false),
-            SharedCpLayer xs => CpFunction.Apply(x, xs.Weights().contiguous(), layer, shared: true),
+            CpLayer cp => CpFunction.Apply(contiguous, cp.Weights().contiguous(), layer, shared: false),
+            SharedCpLayer xs => CpFunction.Apply(contiguous, xs.Weights().contiguous(), layer, shared: true),
             _ => throw new InvalidOperationException($"{layer.GetType().Name} is not a CP-family layer."),
         };
         if (layer is ScaledSharedCpLayer scaled) y = y.Plus(scaled.LogScale().unsqueeze(1));
@@ -38,32 +40,42 @@ internal sealed class NativeCpKernel : ILayerKernel
     }
 }
 
-/// <summary>The CP-family layer as one autograd node: inputs the concatenated sources (R, B, K) and the weights; output (F, B, O).</summary>
+/// <summary>
+/// The CP-family layer as one autograd node: arguments the weights, the shape and the layer's sources (each
+/// (F_s, B, K)); output (F, B, O).
+/// </summary>
 internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Rows, long Batch);
+    sealed record Shape(InnerLayer Layer, bool Shared, long[] SourceRows, long Batch);
 
-    public static Tensor Apply(Tensor x, Tensor w, InnerLayer layer, bool shared)
+    /// <summary>Per layer: for each slot, the source it reads and the row in that source (source −1 for a padded slot).</summary>
+    static readonly ConditionalWeakTable<InnerLayer, (int Source, long Row)[]> SlotRows = new();
+
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared)
     {
-        var shape = new Shape(layer, shared, x.shape[0], x.shape[1]);
-        if (!torch.is_grad_enabled() || (!x.requires_grad && !w.requires_grad))
+        var shape = new Shape(layer, shared, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
+        if (!torch.is_grad_enabled() || (!w.requires_grad && !sources.Any(s => s.requires_grad)))
         {
             // Inference: no autograd node and nothing saved for a backward pass.
             using var _ = torch.no_grad();
-            return Run(x, w, shape, save: false).Y;
+            return Run(sources, w, shape, save: false).Y;
         }
-        return apply(x, w, shape);
+        var arguments = new object[sources.Length + 2];
+        arguments[0] = w;
+        arguments[1] = shape;
+        sources.CopyTo(arguments, 2);
+        return apply(arguments);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
-        var x = (Tensor)vars[0];
-        var w = (Tensor)vars[1];
-        var shape = (Shape)vars[2];
-        var (y, z, e) = Run(x, w, shape, save: true);
-        // The backward pass reads the linear sums and the shifted exponentials, never x itself.
+        var w = (Tensor)vars[0];
+        var shape = (Shape)vars[1];
+        var sources = vars.Skip(2).Cast<Tensor>().ToArray();
+        var (y, z, e) = Run(sources, w, shape, save: true);
+        // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         ctx.save_for_backward([w, z!, e!]);
         ctx.save_data("shape", shape);
         return y;
@@ -77,19 +89,20 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var gx = torch.zeros([shape.Rows, batch, k], ScalarType.Float32, w.device);
+        var sourceGrads = shape.SourceRows.Select(rows => torch.zeros([rows, batch, k], ScalarType.Float32, w.device)).ToArray();
         var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
         using var t = torch.empty_like(z);
         var (wFold, wSlot) = Strides(shape, k, o);
+        var grads = SlotPointers(shape, sourceGrads, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
-            pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t), index = CircuitsNative.DataPointer(layer.GatherIndex),
+            pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero,
-            pgx = CircuitsNative.DataPointer(gx), pgw = CircuitsNative.DataPointer(gwFolds);
+            pgw = CircuitsNative.DataPointer(gwFolds);
         // The weight half writes t = g / z, which the input half reads: they run one after the other.
         CircuitsNative.ForRanges(folds, (begin, end) =>
             CircuitsNative.circuits_cp_backward_weight(batch, k, mask, folds, arity, o, pg, pz, pe, pt, pgw, begin, end));
         CircuitsNative.ForRanges(batch, (begin, end) =>
-            CircuitsNative.circuits_cp_backward_input(batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, pgx, begin, end));
+            CircuitsNative.circuits_cp_backward_input(batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, begin, end));
         GC.KeepAlive(layer);
         Tensor gw;
         if (shape.Shared)
@@ -98,27 +111,59 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             gwFolds.Dispose();
         }
         else gw = gwFolds;
-        return [gx, gw, null!];   // one gradient per argument of apply: none for the shape
+        var result = new List<Tensor>(sourceGrads.Length + 2) { gw, null! };   // one gradient per argument of apply: none for the shape
+        result.AddRange(sourceGrads);
+        return result;
     }
 
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>
         shape.Shared ? (0L, k * o) : ((long)shape.Layer.Arity * k * o, k * o);
 
-    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor x, Tensor w, Shape shape, bool save)
+    /// <summary>For each slot of the layer, the address of the (B, K) block it reads in <paramref name="tensors"/> (zero for a padded slot).</summary>
+    static IntPtr[] SlotPointers(Shape shape, Tensor[] tensors, long block)
+    {
+        var slots = SlotRows.GetValue(shape.Layer, layer => MapSlots(layer, shape.SourceRows));
+        var bases = tensors.Select(CircuitsNative.DataPointer).ToArray();
+        var pointers = new IntPtr[slots.Length];
+        for (int s = 0; s < slots.Length; s++)
+            if (slots[s].Source >= 0) pointers[s] = bases[slots[s].Source] + (nint)(slots[s].Row * block * sizeof(float));
+        return pointers;
+    }
+
+    /// <summary>
+    /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)
+    /// pairs, once per layer (a layer's sources always have the same number of rows).
+    /// </summary>
+    static (int Source, long Row)[] MapSlots(InnerLayer layer, long[] sourceRows)
+    {
+        var gather = layer.Spec.Gather;
+        var slots = new (int Source, long Row)[gather.Length];
+        for (int i = 0; i < gather.Length; i++)
+        {
+            long row = gather[i];
+            int source = 0;
+            while (source < sourceRows.Length && row >= sourceRows[source]) row -= sourceRows[source++];
+            slots[i] = source < sourceRows.Length ? (source, row) : (-1, 0);   // past the sources: the padding row
+        }
+        return slots;
+    }
+
+    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
-        var y = torch.empty([folds, batch, o], ScalarType.Float32, x.device);
-        var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, x.device) : null;
-        var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, x.device) : null;
+        var device = w.device;
+        var y = torch.empty([folds, batch, o], ScalarType.Float32, device);
+        var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
+        var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, device) : null;
         var (wFold, wSlot) = Strides(shape, k, o);
-        IntPtr px = CircuitsNative.DataPointer(x), pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
+        var rows = SlotPointers(shape, sources, batch * k);
+        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
             pz = z is null ? IntPtr.Zero : CircuitsNative.DataPointer(z), pe = e is null ? IntPtr.Zero : CircuitsNative.DataPointer(e),
-            index = CircuitsNative.DataPointer(layer.GatherIndex),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
         CircuitsNative.ForRanges(folds, (begin, end) =>
-            CircuitsNative.circuits_cp_forward(px, batch, k, index, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pe, begin, end));
-        GC.KeepAlive(x);
+            CircuitsNative.circuits_cp_forward(rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pe, begin, end));
+        GC.KeepAlive(sources);
         GC.KeepAlive(w);
         return (y, z, e);
     }

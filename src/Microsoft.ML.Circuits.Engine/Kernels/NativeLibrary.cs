@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 2;
+    const int AbiVersion = 3;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -60,7 +60,7 @@ internal static class CircuitsNative
     static extern int circuits_native_abi_version();
 
     [DllImport(Library)]
-    public static extern int circuits_cp_forward(IntPtr x, long batch, long k, IntPtr index, IntPtr mask, IntPtr w, long wFold, long wSlot,
+    public static extern int circuits_cp_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold, long wSlot,
         long folds, long arity, long o, IntPtr y, IntPtr z, IntPtr e, long foldBegin, long foldEnd);
 
     [DllImport(Library)]
@@ -68,8 +68,8 @@ internal static class CircuitsNative
         IntPtr g, IntPtr z, IntPtr e, IntPtr t, IntPtr gw, long foldBegin, long foldEnd);
 
     [DllImport(Library)]
-    public static extern int circuits_cp_backward_input(long batch, long k, IntPtr index, IntPtr mask, IntPtr w, long wFold, long wSlot,
-        long folds, long arity, long o, IntPtr e, IntPtr t, IntPtr gx, long batchBegin, long batchEnd);
+    public static extern int circuits_cp_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold, long wSlot,
+        long folds, long arity, long o, IntPtr e, IntPtr t, long batchBegin, long batchEnd);
 
     /// <summary>The address of a tensor's first element (any device).</summary>
     public static IntPtr DataPointer(TorchSharp.torch.Tensor tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);
