@@ -229,6 +229,8 @@ public sealed class CliTests
         StringAssert.Contains(output, "| managed | log-sum-exp |");
         StringAssert.Contains(output, "| native | log-sum-exp |");
         StringAssert.Contains(output, "train ms/step managed | train ms/step native | train ratio");
+        StringAssert.Contains(output, "| managed | scaled-linear |");
+        StringAssert.Contains(output, "train ms/step managed scaled-linear | train ms/step native log-sum-exp | train ratio");
     }
 
     [TestMethod]
