@@ -28,7 +28,7 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "Timed steps (the median is reported)", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
         var semiring = new Option<string?>("--semiring") { Description = "Evaluation path of the loss and the forward pass: log-sum-exp | scaled-linear (default: the library's)" };
-        var compare = new Option<bool>("--compare") { Description = "Time the log-sum-exp and the scaled-linear paths back to back in one run and print their ratio" };
+        var compare = new Option<bool>("--compare") { Description = "Time the log-sum-exp and the scaled-linear paths (on the managed kernels) back to back in one run and print their ratio" };
         var compareKernels = new Option<bool>("--compare-kernels")
         {
             Description = "Time the managed and the native layer kernels back to back in one run and print their ratios: both on the log-sum-exp path (which the native kernels compute), and native against the managed kernels on the scaled-linear path",
@@ -99,11 +99,12 @@ internal static class BenchCommand
         Time(description, batchSize, steps, warmup, device, [(semiring, null)])[0];
 
     /// <summary>
-    /// <see cref="Run"/> for the log-sum-exp path and the scaled-linear path, interleaved step by step on two circuits
-    /// built alike (so both see the same load on a shared machine): rows in that order.
+    /// <see cref="Run"/> for the log-sum-exp path and the scaled-linear path on the managed kernels (which compute
+    /// both), interleaved step by step on two circuits built alike (so both see the same load on a shared machine):
+    /// rows in that order.
     /// </summary>
     public static Row[] Compare(CircuitDescription description, int batchSize, int steps, int warmup, Device device) =>
-        Time(description, batchSize, steps, warmup, device, [(Semiring.LogSumExp, null), (Semiring.ScaledLinear, null)]);
+        Time(description, batchSize, steps, warmup, device, [(Semiring.LogSumExp, LayerKernelPreference.Managed), (Semiring.ScaledLinear, LayerKernelPreference.Managed)]);
 
     /// <summary>
     /// Times each variant on its own circuit, interleaved: a path (null: the circuit's default, <see cref="Semiring.SumProductFor"/>)
@@ -168,7 +169,7 @@ internal static class BenchCommand
             }
             double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
             return [.. paths.Select((path, p) => new Row(description, circuits[p].ParameterCount.Total, batchSize, ComputeDevice.NameOf(device),
-                string.Join("+", circuits[p].Layers.Select(l => l.KernelName).Distinct()), Median(train[p]),
+                string.Join("+", circuits[p].Layers.Select(l => l.KernelNameFor(path)).Distinct()), Median(train[p]),
                 (trainingSteps[p].HostSyncs - syncsBefore[p]) / (double)steps, Median(forward[p]), peak, path.Name,
                 trainCpu[p].Count == steps ? Median(trainCpu[p]) : null, forwardCpu[p].Count == steps ? Median(forwardCpu[p]) : null))];
         }

@@ -22,102 +22,11 @@
 #include <vector>
 
 #include "fast_math.h"
+#include "vector_math.h"
 
 #define CIRCUITS_EXPORT __attribute__((visibility("default")))
 
-namespace {
-
-constexpr float NegativeInfinity = -std::numeric_limits<float>::infinity();
-constexpr float ExpFloor = -87.0f;   // exp(−87) ≈ 1.6e−38: differences at or below it are flushed to exactly 0
-
-// GCC vector extensions; the library is built for x86-64-v3 (AVX2 + FMA), which the managed loader checks. Every
-// elementwise loop below is written on 8-float vectors with a scalar tail: under IEEE semantics GCC vectorises
-// neither a max reduction nor a conditional division by itself.
-typedef float V8 __attribute__((vector_size(32)));
-typedef float V8u __attribute__((vector_size(32), aligned(4)));
-
-inline V8 Load(const float* p) { return *reinterpret_cast<const V8u*>(p); }
-inline void Store(float* p, V8 v) { *reinterpret_cast<V8u*>(p) = v; }
-inline V8 Splat(float v) { return V8{v, v, v, v, v, v, v, v}; }
-inline V8 Max(V8 a, V8 b) { return a > b ? a : b; }
-
-inline float RowMax(const float* x, int64_t k) {
-    float best = NegativeInfinity;
-    int64_t i = 0;
-    if (k >= 8) {
-        V8 v = Load(x);
-        for (i = 8; i + 8 <= k; i += 8) v = Max(v, Load(x + i));
-        for (int l = 0; l < 8; l++) best = v[l] > best ? v[l] : best;
-    }
-    for (; i < k; i++) best = x[i] > best ? x[i] : best;
-    return best;
-}
-
-// d[i] = max(x[i] − shift, ExpFloor) for the n = rows·k entries of rows whose shifts are given per row (a shift of
-// −∞ marks a row that is entirely −∞: its entries become ExpFloor).
-inline void ShiftedDifferences(const float* x, const float* shifts, int64_t rows, int64_t k, float* d) {
-    const V8 floor = Splat(ExpFloor);
-    for (int64_t r = 0; r < rows; r++) {
-        const float* xr = x + r * k;
-        float* dr = d + r * k;
-        float shift = shifts[r];
-        if (shift == NegativeInfinity) {
-            for (int64_t i = 0; i < k; i++) dr[i] = ExpFloor;
-            continue;
-        }
-        const V8 s = Splat(shift);
-        int64_t i = 0;
-        for (; i + 8 <= k; i += 8) Store(dr + i, Max(Load(xr + i) - s, floor));
-        for (; i < k; i++) {
-            float v = xr[i] - shift;
-            dr[i] = v > ExpFloor ? v : ExpFloor;
-        }
-    }
-}
-
-// e[i] = exp(d[i]) for d in [ExpFloor, 0], exactly 0 where d is ExpFloor (one vectorised call for the whole block).
-inline void FlushedExp(const float* d, float* e, int64_t n) {
-    circuits::ExpOfFinite(d, e, n);
-    const V8 floor = Splat(ExpFloor), zero = Splat(0.0f);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        V8 dv = Load(d + i);
-        Store(e + i, dv > floor ? Load(e + i) : zero);
-    }
-    for (; i < n; i++)
-        if (d[i] <= ExpFloor) e[i] = 0.0f;
-}
-
-// c[i] = max(z[i], FLT_MIN), then l[i] = log(c[i]) (one vectorised call for the whole block).
-inline void ClampedLog(const float* z, float* c, float* l, int64_t n) {
-    const V8 tiny = Splat(std::numeric_limits<float>::min());
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) Store(c + i, Max(Load(z + i), tiny));
-    for (; i < n; i++) c[i] = z[i] > std::numeric_limits<float>::min() ? z[i] : std::numeric_limits<float>::min();
-    circuits::LogOfPositive(c, l, n);
-}
-
-// y[j] += (z[j] > 0 ? l[j] : −∞) + shift.
-inline void AddLog(const float* z, const float* l, float shift, float* y, int64_t o) {
-    const V8 s = Splat(shift), zero = Splat(0.0f), minusInfinity = Splat(NegativeInfinity);
-    int64_t j = 0;
-    for (; j + 8 <= o; j += 8) Store(y + j, Load(y + j) + (Load(z + j) > zero ? Load(l + j) + s : minusInfinity));
-    for (; j < o; j++) y[j] += z[j] > 0.0f ? l[j] + shift : NegativeInfinity;
-}
-
-// t[j] = z[j] > 0 ? g[j] / z[j] : 0.
-inline void Quotients(const float* g, const float* z, float* t, int64_t n) {
-    const V8 zero = Splat(0.0f), one = Splat(1.0f);
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        V8 zv = Load(z + j);
-        auto positive = zv > zero;
-        Store(t + j, positive ? Load(g + j) / (positive ? zv : one) : zero);
-    }
-    for (; j < n; j++) t[j] = z[j] > 0.0f ? g[j] / z[j] : 0.0f;
-}
-
-}  // namespace
+using namespace circuits;
 
 namespace {
 
@@ -205,7 +114,7 @@ void Transpose(const float* w, float* wt, int64_t k, int64_t o) {
 extern "C" {
 
 /// Version of this ABI; the managed side refuses a library with another version.
-CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 3; }
+CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 4; }
 
 /// Forward for the folds [foldBegin, foldEnd): y (F, B, O); when z and e are not null, also the linear sums
 /// z (F, H, B, O) and the shifted exponentials e (F, H, B, K) that the backward pass reads (then it needs neither x

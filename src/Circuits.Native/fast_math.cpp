@@ -1,5 +1,5 @@
 // The only translation unit built with -ffast-math, so that GCC vectorises exp and log through glibc's libmvec.
-// Its callers (cp_kernels.cpp, built with IEEE semantics) guarantee finite inputs: exp arguments in [−87, 0], log
+// Its callers (cp_kernels.cpp, built with IEEE semantics) guarantee finite inputs: exp arguments in [−87, 87], log
 // arguments ≥ FLT_MIN; they handle −∞ and 0 themselves.
 #include <cmath>
 #include <cstdint>

@@ -9,8 +9,10 @@ namespace Microsoft.ML.Circuits;
 public enum LayerKernelPreference
 {
     /// <summary>
-    /// The kernel measured fastest where it applies: the native kernel once it beats the managed one in
-    /// <c>bench --compare</c>, the managed kernel until then (today) and wherever the native library is missing.
+    /// The kernel measured fastest where it applies: the native kernel for the CP family on the CPU when the native
+    /// library is available (it beats the managed kernels in <c>bench --compare-kernels</c>), the managed kernel
+    /// elsewhere. The scores that are saved or compared across versions (the ML.NET transformers, evaluation) stay on
+    /// the managed kernel so they are bit for bit those of earlier versions.
     /// </summary>
     Auto,
 

@@ -1,5 +1,6 @@
 using Microsoft.ML.Circuits.Structure;
 using TorchSharp;
+using Microsoft.ML.Circuits.Semirings;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Circuits.Kernels;
@@ -28,20 +29,32 @@ internal static class LayerKernels
         }
     }
 
-    /// <summary>Whether the native kernel computes layers of <paramref name="kind"/> on <paramref name="device"/>.</summary>
+    /// <summary>Whether a native kernel computes layers of <paramref name="kind"/> on <paramref name="device"/>.</summary>
     public static bool NativeServes(LayerSpecKind kind, Device device) =>
-        kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS && device.type == DeviceType.CPU;
+        kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS or LayerSpecKind.Mixing && device.type == DeviceType.CPU;
+
+    static ILayerKernel Native(LayerSpecKind kind, bool auto) => kind == LayerSpecKind.Mixing
+        ? auto ? NativeMixingKernel.Auto : NativeMixingKernel.Instance
+        : auto ? NativeCpKernel.Auto : NativeCpKernel.Instance;
 
     /// <summary>
-    /// The kernel of a layer: the native one where it applies when <see cref="LayerKernelPreference.Native"/> is asked
-    /// for (an error if the library is missing), the managed one otherwise. <see cref="LayerKernelPreference.Auto"/> is
-    /// the managed kernel: the native one does not measure faster in <c>bench --compare-kernels</c> (docs/benchmarks.md,
-    /// "Native kernels"); this is the line to change when it does.
+    /// The kernel of a layer. <see cref="LayerKernelPreference.Native"/>: the native one where it applies (an error if
+    /// the library is missing). <see cref="LayerKernelPreference.Auto"/>: the native one where it applies and the
+    /// library loaded — it measures faster than the managed kernels on either path in <c>bench --compare-kernels</c>
+    /// (docs/benchmarks.md, "Native kernels") — except for <see cref="Semiring.Scoring"/>'s passes, which stay on the
+    /// managed kernel so saved models score bit for bit as before. The managed one otherwise.
     /// </summary>
     public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference)
     {
-        if (preference != LayerKernelPreference.Native) return ManagedLayerKernel.Instance;
-        CircuitsNative.EnsureAvailable();
-        return NativeServes(kind, device) ? NativeCpKernel.Instance : ManagedLayerKernel.Instance;
+        switch (preference)
+        {
+            case LayerKernelPreference.Native:
+                CircuitsNative.EnsureAvailable();
+                return NativeServes(kind, device) ? Native(kind, auto: false) : ManagedLayerKernel.Instance;
+            case LayerKernelPreference.Auto:
+                return NativeServes(kind, device) && CircuitsNative.Unavailable is null ? Native(kind, auto: true) : ManagedLayerKernel.Instance;
+            default:
+                return ManagedLayerKernel.Instance;
+        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Microsoft.ML.Circuits.Layers;
 using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
@@ -13,20 +12,23 @@ namespace Microsoft.ML.Circuits.Kernels;
 /// its backward pass is two more native passes that write the sources' gradients directly. Anything else — another
 /// layer kind, semiring, device or dtype — runs <see cref="ManagedLayerKernel"/>.
 /// </summary>
-internal sealed class NativeCpKernel : ILayerKernel
+internal sealed class NativeCpKernel : NativeLayerKernel
 {
-    public static NativeCpKernel Instance { get; } = new();
+    NativeCpKernel(bool computesReference) : base(computesReference) { }
 
-    public string Name => "native";
+    /// <summary>The kernel of <see cref="LayerKernelPreference.Native"/>: every log-sum-exp pass, the scoring reference included.</summary>
+    public static NativeCpKernel Instance { get; } = new(computesReference: true);
 
-    /// <summary>Whether this kernel computes <paramref name="layer"/> itself (rather than handing it to the managed kernel).</summary>
-    public static bool Serves(InnerLayer layer, Semiring semiring, Tensor firstSource) =>
-        layer is CpLayer or SharedCpLayer && ReferenceEquals(semiring, Semiring.LogSumExp) &&
-        firstSource.device_type == DeviceType.CPU && firstSource.dtype == ScalarType.Float32;
+    /// <summary>
+    /// The kernel of <see cref="LayerKernelPreference.Auto"/>: the log-sum-exp passes of training and queries, but not
+    /// <see cref="Semiring.Scoring"/>, whose results must stay those of the managed kernel bit for bit.
+    /// </summary>
+    public static NativeCpKernel Auto { get; } = new(computesReference: false);
 
-    public Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
+    public override Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
     {
-        if (!Serves(layer, semiring, sources[0])) return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
+        if (layer is not (CpLayer or SharedCpLayer) || !Computes(semiring, sources[0]))
+            return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
         using var scope = NewDisposeScope();
         var contiguous = sources.Select(s => s.contiguous()).ToArray();
         Tensor y = layer switch
@@ -49,9 +51,6 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     public override string Name => "CircuitsNativeCp";
 
     sealed record Shape(InnerLayer Layer, bool Shared, long[] SourceRows, long Batch);
-
-    /// <summary>Per layer: for each slot, the source it reads and the row in that source (source −1 for a padded slot).</summary>
-    static readonly ConditionalWeakTable<InnerLayer, (int Source, long Row)[]> SlotRows = new();
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared)
     {
@@ -93,7 +92,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
         using var t = torch.empty_like(z);
         var (wFold, wSlot) = Strides(shape, k, o);
-        var grads = SlotPointers(shape, sourceGrads, batch * k);
+        var grads = SlotBlocks.Pointers(layer, shape.SourceRows, sourceGrads, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
             pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero,
@@ -119,35 +118,6 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>
         shape.Shared ? (0L, k * o) : ((long)shape.Layer.Arity * k * o, k * o);
 
-    /// <summary>For each slot of the layer, the address of the (B, K) block it reads in <paramref name="tensors"/> (zero for a padded slot).</summary>
-    static IntPtr[] SlotPointers(Shape shape, Tensor[] tensors, long block)
-    {
-        var slots = SlotRows.GetValue(shape.Layer, layer => MapSlots(layer, shape.SourceRows));
-        var bases = tensors.Select(CircuitsNative.DataPointer).ToArray();
-        var pointers = new IntPtr[slots.Length];
-        for (int s = 0; s < slots.Length; s++)
-            if (slots[s].Source >= 0) pointers[s] = bases[slots[s].Source] + (nint)(slots[s].Row * block * sizeof(float));
-        return pointers;
-    }
-
-    /// <summary>
-    /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)
-    /// pairs, once per layer (a layer's sources always have the same number of rows).
-    /// </summary>
-    static (int Source, long Row)[] MapSlots(InnerLayer layer, long[] sourceRows)
-    {
-        var gather = layer.Spec.Gather;
-        var slots = new (int Source, long Row)[gather.Length];
-        for (int i = 0; i < gather.Length; i++)
-        {
-            long row = gather[i];
-            int source = 0;
-            while (source < sourceRows.Length && row >= sourceRows[source]) row -= sourceRows[source++];
-            slots[i] = source < sourceRows.Length ? (source, row) : (-1, 0);   // past the sources: the padding row
-        }
-        return slots;
-    }
-
     static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
     {
         var layer = shape.Layer;
@@ -157,7 +127,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, device) : null;
         var (wFold, wSlot) = Strides(shape, k, o);
-        var rows = SlotPointers(shape, sources, batch * k);
+        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
             pz = z is null ? IntPtr.Zero : CircuitsNative.DataPointer(z), pe = e is null ? IntPtr.Zero : CircuitsNative.DataPointer(e),
             mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;

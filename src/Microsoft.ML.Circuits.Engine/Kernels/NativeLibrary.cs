@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 3;
+    const int AbiVersion = 4;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -70,6 +70,18 @@ internal static class CircuitsNative
     [DllImport(Library)]
     public static extern int circuits_cp_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold, long wSlot,
         long folds, long arity, long o, IntPtr e, IntPtr t, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds, long arity,
+        IntPtr y, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, long folds, long arity,
+        IntPtr y, IntPtr g, IntPtr gw, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_backward_input(IntPtr[] rows, IntPtr[] grads, long batch, long k, IntPtr mask, IntPtr w,
+        long folds, long arity, IntPtr y, IntPtr g, long batchBegin, long batchEnd);
 
     /// <summary>The address of a tensor's first element (any device).</summary>
     public static IntPtr DataPointer(TorchSharp.torch.Tensor tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);

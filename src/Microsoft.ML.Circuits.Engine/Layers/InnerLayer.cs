@@ -60,6 +60,16 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     /// <summary>The name of the kernel that computes this layer (<c>managed</c> unless a native kernel serves it).</summary>
     public string KernelName => kernel.Name;
 
+    /// <summary>The kernel that computes this layer.</summary>
+    internal Kernels.ILayerKernel Kernel => kernel;
+
+    /// <summary>
+    /// The name of the kernel that computes this layer's passes over <paramref name="semiring"/>: a native kernel hands
+    /// the paths it does not compute (and <see cref="Semiring.Scoring"/> under Auto) to the managed one.
+    /// </summary>
+    internal string KernelNameFor(Semiring semiring) =>
+        kernel is Kernels.NativeLayerKernel native && native.ComputesPath(semiring) ? kernel.Name : Kernels.ManagedLayerKernel.Instance.Name;
+
     /// <summary>Chooses this layer's kernel for <paramref name="preference"/> (<see cref="TensorizedCircuit.KernelPreference"/>).</summary>
     internal void SelectKernel(LayerKernelPreference preference, Device device) =>
         kernel = Kernels.LayerKernels.Select(Spec.Kind, device, preference);

@@ -9,6 +9,15 @@ namespace Microsoft.ML.Circuits.Semirings;
 /// </summary>
 internal sealed class LogSumExpSemiring : Semiring
 {
+    /// <param name="reference">
+    /// Whether this instance is the bit-for-bit reference (<see cref="Semiring.Scoring"/>): computed by the managed
+    /// kernel on every layer unless the circuit explicitly prefers the native kernels.
+    /// </param>
+    public LogSumExpSemiring(bool reference = false) => IsReference = reference;
+
+    /// <summary>Whether results must be those of the managed kernel, bit for bit (<see cref="Semiring.Scoring"/>).</summary>
+    public bool IsReference { get; }
+
     public override string Name => "log-sum-exp";
 
     public override Tensor MatMul(Tensor x, Tensor weight)

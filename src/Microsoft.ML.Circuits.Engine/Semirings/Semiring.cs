@@ -41,20 +41,22 @@ public abstract class Semiring
     internal static Semiring SumProduct => ScaledLinear;
 
     /// <summary>
-    /// <see cref="SumProduct"/> for <paramref name="circuit"/>: the log-sum-exp reference when the circuit prefers the
-    /// native kernels (<see cref="LayerKernelPreference.Native"/>), which compute in log space, so that choosing them
-    /// makes them run; <see cref="SumProduct"/> otherwise.
+    /// <see cref="SumProduct"/> for <paramref name="circuit"/>: log-sum-exp when a native kernel computes some of its
+    /// layers (they compute in log space, and measure faster there than the managed kernels on the scaled-linear path:
+    /// docs/benchmarks.md, "Native kernels"); <see cref="SumProduct"/> otherwise.
     /// </summary>
     internal static Semiring SumProductFor(TensorizedCircuit circuit) =>
-        circuit.KernelPreference == LayerKernelPreference.Native ? LogSumExp : SumProduct;
+        circuit.Layers.Any(layer => layer.Kernel is Kernels.NativeLayerKernel) ? LogSumExp : SumProduct;
 
     /// <summary>
     /// The sum-product semiring of scores that are saved or compared across versions: the ML.NET transformers' scores,
     /// the anomaly thresholds fitted from them, and <see cref="Training.Evaluation"/>'s log-likelihoods. The log-sum-exp
     /// reference, so a model saved by an earlier version scores bit for bit as it did (the two semirings agree to
-    /// float32 rounding, not to the last bit, and a score on its threshold must not flip).
+    /// float32 rounding, not to the last bit, and a score on its threshold must not flip). Its own instance, so that
+    /// the kernels can tell it apart: it runs on the managed kernel unless the circuit explicitly prefers the native
+    /// kernels (<see cref="LayerKernelPreference.Native"/>), which agree with it to float32 rounding.
     /// </summary>
-    internal static Semiring Scoring => LogSumExp;
+    internal static Semiring Scoring { get; } = new LogSumExpSemiring(reference: true);
 
     /// <summary>
     /// <paramref name="semiring"/> when it is a sum-product semiring (<see cref="SumOfNormalizedIsZero"/>); throws

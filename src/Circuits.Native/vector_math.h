@@ -1,0 +1,162 @@
+// Vectorised elementwise helpers shared by the kernels (GCC vector extensions; the library is built for x86-64-v3,
+// AVX2 + FMA, which the managed loader checks). Every loop is written on 8-float vectors with a scalar tail: under
+// IEEE semantics GCC vectorises neither a max reduction nor a conditional division by itself.
+#pragma once
+#include <cstdint>
+#include <limits>
+
+#include "fast_math.h"
+
+namespace circuits {
+
+constexpr float NegativeInfinity = -std::numeric_limits<float>::infinity();
+constexpr float ExpFloor = -87.0f;    // exp(−87) ≈ 1.6e−38: differences at or below it are flushed to exactly 0
+constexpr float ExpCeiling = 87.0f;   // below FLT_MAX's log (88.7)
+
+typedef float V8 __attribute__((vector_size(32)));
+typedef float V8u __attribute__((vector_size(32), aligned(4)));
+
+inline V8 Load(const float* p) { return *reinterpret_cast<const V8u*>(p); }
+inline void Store(float* p, V8 v) { *reinterpret_cast<V8u*>(p) = v; }
+inline V8 Splat(float v) { return V8{v, v, v, v, v, v, v, v}; }
+// The larger of a and b; b where either is NaN (so a clamp `Max(v, floor)` maps NaN to the floor).
+inline V8 Max(V8 a, V8 b) { return a > b ? a : b; }
+
+// The larger of a and b, NaN where either is NaN: the maxima that become shifts propagate NaN, so a NaN input gives a
+// NaN output (as the managed kernels do) instead of vanishing in a clamp.
+inline V8 MaxOrNaN(V8 a, V8 b) { return (a > b) | (a != a) ? a : b; }
+inline float MaxOrNaN(float a, float b) { return a > b || a != a ? a : b; }
+
+// max_i x[i]: NaN if some x[i] is NaN, −∞ if all are −∞.
+inline float RowMax(const float* x, int64_t k) {
+    float best = NegativeInfinity;
+    int64_t i = 0;
+    if (k >= 8) {
+        V8 v = Load(x);
+        for (i = 8; i + 8 <= k; i += 8) v = MaxOrNaN(v, Load(x + i));
+        for (int l = 0; l < 8; l++) best = MaxOrNaN(best, v[l]);
+    }
+    for (; i < k; i++) best = MaxOrNaN(best, x[i]);
+    return best;
+}
+
+// d[i] = max(x[i] − shift, ExpFloor) for the n = rows·k entries of rows whose shifts are given per row (a shift of
+// −∞ marks a row that is entirely −∞, a NaN shift one that holds a NaN: their entries become ExpFloor, and the
+// callers make the outputs of NaN rows NaN).
+inline void ShiftedDifferences(const float* x, const float* shifts, int64_t rows, int64_t k, float* d) {
+    const V8 floor = Splat(ExpFloor);
+    for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * k;
+        float* dr = d + r * k;
+        float shift = shifts[r];
+        if (shift == NegativeInfinity) {
+            for (int64_t i = 0; i < k; i++) dr[i] = ExpFloor;
+            continue;
+        }
+        const V8 s = Splat(shift);
+        int64_t i = 0;
+        for (; i + 8 <= k; i += 8) Store(dr + i, Max(Load(xr + i) - s, floor));
+        for (; i < k; i++) {
+            float v = xr[i] - shift;
+            dr[i] = v > ExpFloor ? v : ExpFloor;
+        }
+    }
+}
+
+// e[i] = exp(d[i]) for d in [ExpFloor, 0], exactly 0 where d is ExpFloor (one vectorised call for the whole block).
+inline void FlushedExp(const float* d, float* e, int64_t n) {
+    circuits::ExpOfFinite(d, e, n);
+    const V8 floor = Splat(ExpFloor), zero = Splat(0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        V8 dv = Load(d + i);
+        Store(e + i, dv > floor ? Load(e + i) : zero);
+    }
+    for (; i < n; i++)
+        if (d[i] <= ExpFloor) e[i] = 0.0f;
+}
+
+// c[i] = max(z[i], FLT_MIN), then l[i] = log(c[i]) (one vectorised call for the whole block).
+inline void ClampedLog(const float* z, float* c, float* l, int64_t n) {
+    const V8 tiny = Splat(std::numeric_limits<float>::min());
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(c + i, Max(Load(z + i), tiny));
+    for (; i < n; i++) c[i] = z[i] > std::numeric_limits<float>::min() ? z[i] : std::numeric_limits<float>::min();
+    circuits::LogOfPositive(c, l, n);
+}
+
+// y[j] += (z[j] > 0 ? l[j] : −∞) + shift; y[j] += NaN when the shift is NaN.
+inline void AddLog(const float* z, const float* l, float shift, float* y, int64_t o) {
+    if (shift != shift) {
+        for (int64_t j = 0; j < o; j++) y[j] += shift;
+        return;
+    }
+    const V8 s = Splat(shift), zero = Splat(0.0f), minusInfinity = Splat(NegativeInfinity);
+    int64_t j = 0;
+    for (; j + 8 <= o; j += 8) Store(y + j, Load(y + j) + (Load(z + j) > zero ? Load(l + j) + s : minusInfinity));
+    for (; j < o; j++) y[j] += z[j] > 0.0f ? l[j] + shift : NegativeInfinity;
+}
+
+// t[j] = z[j] > 0 ? g[j] / z[j] : 0.
+inline void Quotients(const float* g, const float* z, float* t, int64_t n) {
+    const V8 zero = Splat(0.0f), one = Splat(1.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        V8 zv = Load(z + j);
+        auto positive = zv > zero;
+        Store(t + j, positive ? Load(g + j) / (positive ? zv : one) : zero);
+    }
+    for (; j < n; j++) t[j] = z[j] > 0.0f ? g[j] / z[j] : 0.0f;
+}
+
+// acc[i] = max(acc[i], x[i]), NaN once either is NaN.
+inline void MaxInto(const float* x, float* acc, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(acc + i, MaxOrNaN(Load(acc + i), Load(x + i)));
+    for (; i < n; i++) acc[i] = MaxOrNaN(acc[i], x[i]);
+}
+
+// d[i] = x[i] − s[i] clamped to [ExpFloor, ExpCeiling]; ExpFloor where s[i] is −∞ or NaN (and where x[i] is −∞).
+inline void Differences(const float* x, const float* s, float* d, int64_t n) {
+    const V8 floor = Splat(ExpFloor), ceiling = Splat(ExpCeiling), minusInfinity = Splat(NegativeInfinity);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        V8 sv = Load(s + i), v = Load(x + i) - sv;
+        v = v > floor ? v : floor;   // NaN (−∞ − −∞) compares false: floor
+        v = v < ceiling ? v : ceiling;
+        Store(d + i, sv == minusInfinity ? floor : v);
+    }
+    for (; i < n; i++) {
+        float v = x[i] - s[i];
+        v = v > ExpFloor ? v : ExpFloor;
+        v = v < ExpCeiling ? v : ExpCeiling;
+        d[i] = s[i] == NegativeInfinity ? ExpFloor : v;
+    }
+}
+
+// y[i] += (z[i] > 0 ? l[i] + s[i] : −∞), or NaN where s[i] is NaN.
+inline void AddLogs(const float* z, const float* l, const float* s, float* y, int64_t n) {
+    const V8 zero = Splat(0.0f), minusInfinity = Splat(NegativeInfinity);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        V8 sv = Load(s + i), r = Load(z + i) > zero ? Load(l + i) + sv : minusInfinity;
+        Store(y + i, Load(y + i) + (sv != sv ? sv : r));
+    }
+    for (; i < n; i++) y[i] += s[i] != s[i] ? s[i] : z[i] > 0.0f ? l[i] + s[i] : NegativeInfinity;
+}
+
+// acc[i] += a[i]·b[i].
+inline void MultiplyAdd(const float* a, const float* b, float* acc, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(acc + i, Load(acc + i) + Load(a + i) * Load(b + i));
+    for (; i < n; i++) acc[i] += a[i] * b[i];
+}
+
+// out[i] = a[i]·b[i].
+inline void Multiply(const float* a, const float* b, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(out + i, Load(a + i) * Load(b + i));
+    for (; i < n; i++) out[i] = a[i] * b[i];
+}
+
+}  // namespace circuits

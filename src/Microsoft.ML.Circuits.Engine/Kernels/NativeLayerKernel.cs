@@ -1,0 +1,75 @@
+using System.Runtime.CompilerServices;
+using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Kernels;
+
+/// <summary>
+/// What the native kernels (src/Circuits.Native) share: they compute log-sum-exp passes on float32 CPU tensors and
+/// hand anything else to <see cref="ManagedLayerKernel"/>. Each comes in two instances: the one of
+/// <see cref="LayerKernelPreference.Native"/>, which computes every log-sum-exp pass, and the one of
+/// <see cref="LayerKernelPreference.Auto"/>, which leaves <see cref="Semiring.Scoring"/>'s passes to the managed
+/// kernel so saved models score bit for bit as before.
+/// </summary>
+internal abstract class NativeLayerKernel : ILayerKernel
+{
+    private protected NativeLayerKernel(bool computesReference) => this.computesReference = computesReference;
+
+    readonly bool computesReference;
+
+    public string Name => "native";
+
+    /// <summary>Whether this kernel computes passes over <paramref name="semiring"/> (on float32 CPU inputs).</summary>
+    public bool ComputesPath(Semiring semiring) => semiring is LogSumExpSemiring lse && (computesReference || !lse.IsReference);
+
+    /// <summary>Whether this kernel computes a pass over <paramref name="semiring"/> whose inputs are like <paramref name="firstSource"/>.</summary>
+    private protected bool Computes(Semiring semiring, Tensor firstSource) =>
+        ComputesPath(semiring) && firstSource.device_type == DeviceType.CPU && firstSource.dtype == ScalarType.Float32;
+
+    public abstract Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring);
+}
+
+/// <summary>
+/// The slots of a layer as addresses: the native kernels read each slot's (B, K) row in place in the layer's sources
+/// (and write its gradient in place in the sources' gradients) instead of a concatenated, gathered copy.
+/// </summary>
+internal static class SlotBlocks
+{
+    /// <summary>Per layer: for each slot, the source it reads and the row in that source (source −1 for a padded slot).</summary>
+    static readonly ConditionalWeakTable<InnerLayer, (int Source, long Row)[]> Slots = new();
+
+    /// <summary>
+    /// For each slot of <paramref name="layer"/>, the address of the (B, K) block it reads in <paramref name="tensors"/>
+    /// (one per source, with <paramref name="sourceRows"/> rows each; <paramref name="block"/> = B·K floats per row);
+    /// zero for a padded slot.
+    /// </summary>
+    public static IntPtr[] Pointers(InnerLayer layer, long[] sourceRows, Tensor[] tensors, long block)
+    {
+        var slots = Slots.GetValue(layer, l => Map(l, sourceRows));
+        var bases = tensors.Select(CircuitsNative.DataPointer).ToArray();
+        var pointers = new IntPtr[slots.Length];
+        for (int s = 0; s < slots.Length; s++)
+            if (slots[s].Source >= 0) pointers[s] = bases[slots[s].Source] + (nint)(slots[s].Row * block * sizeof(float));
+        return pointers;
+    }
+
+    /// <summary>
+    /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)
+    /// pairs, once per layer (a layer's sources always have the same number of rows).
+    /// </summary>
+    static (int Source, long Row)[] Map(InnerLayer layer, long[] sourceRows)
+    {
+        var gather = layer.Spec.Gather;
+        var slots = new (int Source, long Row)[gather.Length];
+        for (int i = 0; i < gather.Length; i++)
+        {
+            long row = gather[i];
+            int source = 0;
+            while (source < sourceRows.Length && row >= sourceRows[source]) row -= sourceRows[source++];
+            slots[i] = source < sourceRows.Length ? (source, row) : (-1, 0);   // past the sources: the padding row
+        }
+        return slots;
+    }
+}

@@ -1,0 +1,113 @@
+using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Kernels;
+
+/// <summary>
+/// The fused native kernel of the mixing layers on the CPU under log-sum-exp: per fold, the elementwise maximum over
+/// the slots, the shifted exponentials, the weighted sum and the log in one pass over the slots' rows, read in place
+/// from the layer's sources (src/Circuits.Native/mixing_kernels.cpp); its backward pass writes the sources' gradients
+/// directly (and the weights' when they are trained).
+/// </summary>
+internal sealed class NativeMixingKernel : NativeLayerKernel
+{
+    NativeMixingKernel(bool computesReference) : base(computesReference) { }
+
+    /// <summary>The kernel of <see cref="LayerKernelPreference.Native"/>.</summary>
+    public static NativeMixingKernel Instance { get; } = new(computesReference: true);
+
+    /// <summary>The kernel of <see cref="LayerKernelPreference.Auto"/> (not <see cref="Semiring.Scoring"/>'s passes).</summary>
+    public static NativeMixingKernel Auto { get; } = new(computesReference: false);
+
+    public override Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
+    {
+        if (layer is not MixingLayer mixing || !Computes(semiring, sources[0]))
+            return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
+        using var scope = NewDisposeScope();
+        var contiguous = sources.Select(s => s.contiguous()).ToArray();
+        return MixingFunction.Apply(contiguous, mixing.Weights().contiguous(), layer).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The mixing layer as one autograd node: arguments the weights (F, H, K), the shape and the sources; output (F, B, K).</summary>
+internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunction>
+{
+    public override string Name => "CircuitsNativeMixing";
+
+    sealed record Shape(InnerLayer Layer, long[] SourceRows, long Batch);
+
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer)
+    {
+        var shape = new Shape(layer, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
+        if (!torch.is_grad_enabled() || (!w.requires_grad && !sources.Any(s => s.requires_grad)))
+        {
+            using var _ = torch.no_grad();
+            return Run(sources, w, shape);
+        }
+        var arguments = new object[sources.Length + 2];
+        arguments[0] = w;
+        arguments[1] = shape;
+        sources.CopyTo(arguments, 2);
+        return apply(arguments);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var w = (Tensor)vars[0];
+        var shape = (Shape)vars[1];
+        var sources = vars.Skip(2).Cast<Tensor>().ToArray();
+        var y = Run(sources, w, shape);
+        // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it.
+        ctx.save_for_backward([w, y.clone(), .. sources]);
+        ctx.save_data("shape", shape);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var saved = ctx.get_saved_variables();
+        var (w, y) = (saved[0], saved[1]);
+        var sources = saved.Skip(2).ToArray();
+        var shape = (Shape)ctx.get_data("shape");
+        var layer = shape.Layer;
+        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
+        using var g = gradOutput.contiguous();
+        var sourceGrads = shape.SourceRows.Select(rows => torch.zeros([rows, batch, k], ScalarType.Float32, w.device)).ToArray();
+        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
+        var grads = SlotBlocks.Pointers(layer, shape.SourceRows, sourceGrads, batch * k);
+        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),
+            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
+        Tensor? gw = null;
+        if (w.requires_grad)
+        {
+            gw = torch.empty([folds, arity, k], ScalarType.Float32, w.device);
+            IntPtr pgw = CircuitsNative.DataPointer(gw);
+            CircuitsNative.ForRanges(folds, (begin, end) =>
+                CircuitsNative.circuits_mixing_backward_weight(rows, batch, k, mask, folds, arity, py, pg, pgw, begin, end));
+        }
+        CircuitsNative.ForRanges(batch, (begin, end) =>
+            CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
+        GC.KeepAlive(layer);
+        GC.KeepAlive(sources);
+        var result = new List<Tensor>(sourceGrads.Length + 2) { gw!, null! };   // none for frozen weights, none for the shape
+        result.AddRange(sourceGrads);
+        return result;
+    }
+
+    static Tensor Run(Tensor[] sources, Tensor w, Shape shape)
+    {
+        var layer = shape.Layer;
+        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
+        var y = torch.empty([folds, batch, k], ScalarType.Float32, w.device);
+        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
+        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
+            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
+        CircuitsNative.ForRanges(folds, (begin, end) =>
+            CircuitsNative.circuits_mixing_forward(rows, batch, k, mask, pw, folds, arity, py, begin, end));
+        GC.KeepAlive(sources);
+        GC.KeepAlive(w);
+        return y;
+    }
+}
