@@ -12,7 +12,8 @@
 #   --config "BENCH ARGS"      a configuration to bench instead of the anchors (repeatable), e.g. "--rg QG --layer cp --k 64"
 #   --steps N --warmup N --batch-size N   bench protocol (default 20 / 3 / 256, as the anchors)
 #   --bench-args "ARGS"        more arguments for every bench (e.g. "--semiring log-sum-exp" or "--threads 2")
-#   --timeout S                seconds per bench configuration before it is stopped (default 300)
+#   --timeout S                seconds per bench configuration before it is stopped (default 300; each test run: 600,
+#                              GPU_CHECK_TESTS_TIMEOUT)
 #   --torch-lib DIR            the libtorch folder (default: GPU_CHECK_TORCH_LIB, else PyTorch's torch/lib, else on
 #                              --device cpu the CPU libtorch of the NuGet cache)
 # Environment: GPU_CHECK_TORCH_LIB, GPU_CHECK_PYTHON (default python3), GPU_CHECK_APP (where to unpack the program).
@@ -22,6 +23,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 device=cuda; quick=0; configs=(); steps=""; warmup=""; batch=256; bench_args=""; per_timeout=${GPU_CHECK_TIMEOUT:-300}
+tests_timeout=${GPU_CHECK_TESTS_TIMEOUT:-600}
 torch_lib=${GPU_CHECK_TORCH_LIB:-}; python=${GPU_CHECK_PYTHON:-python3}; logdir=""
 
 while [ $# -gt 0 ]; do
@@ -141,7 +143,7 @@ say "libtorch: $torch_lib (${torch_info:-version unknown})"
 
 # --- does TorchSharp see CUDA? ---------------------------------------------------------------------------------------
 section "gpu-check info"
-"$app/gpu-check" info > "$tmp/info" 2>&1; info_rc=$?
+timeout --kill-after=15 120 "$app/gpu-check" info > "$tmp/info" 2>&1; info_rc=$?
 tee -a "$log" < "$tmp/info"
 header+=("- $(grep -m1 '^TorchSharp' "$tmp/info"); $(grep -m1 '^cuda available' "$tmp/info")$(grep -m1 '^cuda devices' "$tmp/info" | sed 's/^/, /')")
 if [ "$device" != cpu ] && [ $info_rc != 0 ]; then
@@ -151,17 +153,17 @@ fi
 
 # --- the bundle itself: CPU tests that load the MNIST sample, train, and write and read a model file ------------------
 section "CPU tests, a check of the bundle (gpu-check tests --class TrainerTests --class CircuitModelTests)"
-"$app/gpu-check" tests --class TrainerTests --class CircuitModelTests > "$tmp/cpu" 2> "$tmp/cpu.err"; cpu_rc=$?
+timeout --kill-after=15 "$tests_timeout" "$app/gpu-check" tests --class TrainerTests --class CircuitModelTests > "$tmp/cpu" 2> "$tmp/cpu.err"; cpu_rc=$?
 cat "$tmp/cpu"; cat "$tmp/cpu" "$tmp/cpu.err" >> "$log"
-cpu_line=$(grep -m1 '^tests:' "$tmp/cpu" || echo "tests: did not finish (exit code $cpu_rc)")
+cpu_line=$(grep -m1 '^tests:' "$tmp/cpu" || echo "tests: did not finish (exit code $cpu_rc$([ $cpu_rc = 124 ] && echo ", timed out after $tests_timeout s"))")
 header+=("- CPU tests (TrainerTests, CircuitModelTests: the bundle works): ${cpu_line#tests: }")
 if [ $cpu_rc != 0 ] || ! grep -q '^tests:' "$tmp/cpu"; then problem "CPU tests: ${cpu_line#tests: } (see gpu-check.log)" 1; fi
 
 # --- the CUDA tests --------------------------------------------------------------------------------------------------
 section "CUDA tests (gpu-check tests)"
-"$app/gpu-check" tests > "$tmp/tests" 2> "$tmp/tests.err"; tests_rc=$?
+timeout --kill-after=15 "$tests_timeout" "$app/gpu-check" tests > "$tmp/tests" 2> "$tmp/tests.err"; tests_rc=$?
 cat "$tmp/tests"; cat "$tmp/tests" "$tmp/tests.err" >> "$log"
-tests_line=$(grep -m1 '^tests:' "$tmp/tests" || echo "tests: did not finish (exit code $tests_rc)")
+tests_line=$(grep -m1 '^tests:' "$tmp/tests" || echo "tests: did not finish (exit code $tests_rc$([ $tests_rc = 124 ] && echo ", timed out after $tests_timeout s"))")
 header+=("- CUDA tests (GpuTests): ${tests_line#tests: }")
 if [ $tests_rc != 0 ] || ! grep -q '^tests:' "$tmp/tests"; then problem "CUDA tests: ${tests_line#tests: } (see gpu-check.log)" 1
 elif [ "$device" != cpu ] && ! grep -q ' 0 skipped' <<< "$tests_line"; then problem "CUDA tests were skipped although CUDA is visible" 1
