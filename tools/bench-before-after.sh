@@ -16,9 +16,12 @@ native() { CIRCUITS_KERNEL=native dotnet "$cli" "$@"; }
 run() {   # run VARIANT KIND CONFIG...: one process, its last table row tagged
   local variant=$1 kind=$2; shift 2
   local extra=(); [ "$variant" = before ] && [ "$kind" = bench ] && extra=(--semiring log-sum-exp)
-  local row
-  row=$("$variant" "$kind" "$@" "${extra[@]}" --threads "$threads" | grep '^| ' | tail -1)
+  local out row tuning
+  out=$("$variant" "$kind" "$@" "${extra[@]}" --threads "$threads")
+  row=$(grep '^| ' <<<"$out" | tail -1)
+  tuning=$(grep -m1 '^process tuning:' <<<"$out" || true)   # bench prints it (OpenMP waiting depends on the load)
   echo "$variant|$kind|$*|$row" | tee -a "$log"
+  [ -n "$tuning" ] && echo "    $tuning"
 }
 for config in "${configs[@]}"; do
   for round in $(seq "$rounds"); do

@@ -11,9 +11,14 @@ namespace Microsoft.ML.Circuits;
 /// <c>M_TRIM_THRESHOLD</c> maximal): libtorch frees and re-allocates the same activation buffers every training step, and
 /// glibc's default unmaps and page-faults them back each time (≈ 500,000 faults, half the step's time, at K = 64). The
 /// process then keeps its peak heap size.</item>
-/// <item>OpenMP threads wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>, unless the variable is already set): spinning
-/// workers made two threads 4–12× slower than one on a busy machine. It takes effect only if libtorch has not been
-/// loaded yet (set it yourself, before starting the process, to be sure).</item>
+/// <item>OpenMP threads never spin long (unless <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> is already set):
+/// libgomp's default, about 3 ms of spinning after each parallel region, made two threads 4–12× slower than one on a
+/// busy machine. When the machine is busy as the engine loads (1-minute load average at least half the cores the
+/// process may use) the workers wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>); otherwise they spin about 0.1 ms
+/// (<c>GOMP_SPINCOUNT=10000</c>) before sleeping, which keeps back-to-back small operations — scoring one row, the
+/// many small layers of a step — from paying a thread wake-up each (passive waiting cost scoring 2–3× on an idle
+/// machine: docs/benchmarks.md). Either takes effect only if libtorch has not been loaded yet (set it yourself, before
+/// starting the process, to be sure).</item>
 /// </list>
 /// Set <c>CIRCUITS_PROCESS_TUNING=0</c> to leave the process as it is. Other systems are left alone.
 /// </summary>
@@ -54,12 +59,38 @@ internal static class ProcessTuning
         try
         {
             // .NET's Environment.SetEnvironmentVariable does not reach native getenv on Unix; libgomp reads it there.
-            if (getenv("OMP_WAIT_POLICY") == IntPtr.Zero && setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0) parts.Add("OMP_WAIT_POLICY=PASSIVE");
+            if (getenv("OMP_WAIT_POLICY") == IntPtr.Zero && getenv("GOMP_SPINCOUNT") == IntPtr.Zero)
+            {
+                var (variable, value) = OpenMpWait(LoadAverage(), Environment.ProcessorCount);
+                if (setenv(variable, value, 0) == 0) parts.Add($"{variable}={value}");
+            }
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
         }
         Applied = parts.Count == 0 ? "none" : string.Join(", ", parts);
+    }
+
+    /// <summary>
+    /// The OpenMP waiting for a machine whose 1-minute load average is <paramref name="load"/> (null: unknown) with
+    /// <paramref name="cores"/> cores for this process: passive when busy or unknown, a short spin otherwise.
+    /// </summary>
+    internal static (string Variable, string Value) OpenMpWait(double? load, int cores) =>
+        load is { } l && l < cores / 2.0 ? ("GOMP_SPINCOUNT", "10000") : ("OMP_WAIT_POLICY", "PASSIVE");
+
+    /// <summary>The 1-minute load average from /proc/loadavg, or null when it cannot be read.</summary>
+    static double? LoadAverage()
+    {
+        try
+        {
+            string text = File.ReadAllText("/proc/loadavg");
+            return double.TryParse(text.Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var load)
+                ? load : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     [DllImport("libc", EntryPoint = "mallopt")]
