@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.ExceptionServices;
 
 namespace GpuCheck;
 
@@ -11,18 +10,7 @@ internal static class CircuitsCli
         var entry = Assembly.Load("circuits").EntryPoint
                     ?? throw new InvalidOperationException("circuits.dll has no entry point.");
         object?[] parameters = entry.GetParameters().Length == 0 ? [] : [args];
-        object? result;
-        try
-        {
-            result = entry.Invoke(null, parameters);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is { } inner)
-        {
-            ExceptionDispatchInfo.Capture(inner).Throw();
-            throw;
-        }
-        if (result is Task<int> task) return task.GetAwaiter().GetResult();
-        if (result is Task plain) { plain.GetAwaiter().GetResult(); return 0; }
+        var result = TestRunner.Call(null, entry, parameters);
         return result is int code ? code : 0;
     }
 }

@@ -137,8 +137,11 @@ internal static class TestRunner
         }
     }
 
-    /// <summary>Invokes a method, awaits it if it is async, and rethrows what it threw (not the reflection wrapper).</summary>
-    static void Call(object? instance, MethodInfo method, object?[] arguments)
+    /// <summary>
+    /// Invokes a method, awaits it if it is async, and rethrows what it threw (not the reflection wrapper); returns what
+    /// it returned (a <c>Task&lt;int&gt;</c>'s result; null for a plain task).
+    /// </summary>
+    internal static object? Call(object? instance, MethodInfo method, object?[] arguments)
     {
         object? result;
         try
@@ -150,8 +153,13 @@ internal static class TestRunner
             ExceptionDispatchInfo.Capture(inner).Throw();
             throw;
         }
-        if (result is Task task) task.GetAwaiter().GetResult();
-        else if (result is ValueTask valueTask) valueTask.AsTask().GetAwaiter().GetResult();
+        switch (result)
+        {
+            case Task<int> counted: return counted.GetAwaiter().GetResult();
+            case Task task: task.GetAwaiter().GetResult(); return null;
+            case ValueTask valueTask: valueTask.AsTask().GetAwaiter().GetResult(); return null;
+            default: return result;
+        }
     }
 
     static (Outcome, string?) Execute(Action action)

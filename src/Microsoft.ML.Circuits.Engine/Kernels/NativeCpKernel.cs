@@ -55,24 +55,20 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared)
     {
         var shape = new Shape(layer, shared, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
-        if (!torch.is_grad_enabled() || (!w.requires_grad && !sources.Any(s => s.requires_grad)))
+        if (!NativeAutograd.Records(w, sources))
         {
             // Inference: no autograd node and nothing saved for a backward pass.
             using var _ = torch.no_grad();
             return Run(sources, w, shape, save: false).Y;
         }
-        var arguments = new object[sources.Length + 2];
-        arguments[0] = w;
-        arguments[1] = shape;
-        sources.CopyTo(arguments, 2);
-        return apply(arguments);
+        return apply(NativeAutograd.Arguments(w, shape, sources));
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
         var shape = (Shape)vars[1];
-        var sources = vars.Skip(2).Cast<Tensor>().ToArray();
+        var sources = NativeAutograd.Sources(vars);
         var (y, z, e) = Run(sources, w, shape, save: true);
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         ctx.save_for_backward([w, z!, e!]);
@@ -110,9 +106,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             gwFolds.Dispose();
         }
         else gw = gwFolds;
-        var result = new List<Tensor>(sourceGrads.Length + 2) { gw, null! };   // one gradient per argument of apply: none for the shape
-        result.AddRange(sourceGrads);
-        return result;
+        return NativeAutograd.Gradients(gw, sourceGrads);
     }
 
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>

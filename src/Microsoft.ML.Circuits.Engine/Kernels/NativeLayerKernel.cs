@@ -32,6 +32,38 @@ internal abstract class NativeLayerKernel : ILayerKernel
 }
 
 /// <summary>
+/// What the native kernels' autograd functions share: whether a call must record a graph node, and the arguments of
+/// the node — the weights, the function's shape record, then the layer's sources, one gradient each.
+/// </summary>
+internal static class NativeAutograd
+{
+    /// <summary>Whether a call on <paramref name="w"/> and <paramref name="sources"/> must be differentiable.</summary>
+    public static bool Records(Tensor w, Tensor[] sources) =>
+        torch.is_grad_enabled() && (w.requires_grad || sources.Any(s => s.requires_grad));
+
+    /// <summary>The arguments of the autograd node: (w, shape, sources...).</summary>
+    public static object[] Arguments(Tensor w, object shape, Tensor[] sources)
+    {
+        var arguments = new object[sources.Length + 2];
+        arguments[0] = w;
+        arguments[1] = shape;
+        sources.CopyTo(arguments, 2);
+        return arguments;
+    }
+
+    /// <summary>The sources among the node's arguments.</summary>
+    public static Tensor[] Sources(object[] arguments) => [.. arguments.Skip(2).Cast<Tensor>()];
+
+    /// <summary>The node's gradients: the weights' (null when they are not trained), none for the shape, the sources'.</summary>
+    public static List<Tensor> Gradients(Tensor? weights, Tensor[] sources)
+    {
+        var result = new List<Tensor>(sources.Length + 2) { weights!, null! };
+        result.AddRange(sources);
+        return result;
+    }
+}
+
+/// <summary>
 /// The slots of a layer as addresses: the native kernels read each slot's (B, K) row in place in the layer's sources
 /// (and write its gradient in place in the sources' gradients) instead of a concatenated, gathered copy.
 /// </summary>

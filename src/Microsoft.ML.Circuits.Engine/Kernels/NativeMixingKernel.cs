@@ -41,23 +41,19 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer)
     {
         var shape = new Shape(layer, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
-        if (!torch.is_grad_enabled() || (!w.requires_grad && !sources.Any(s => s.requires_grad)))
+        if (!NativeAutograd.Records(w, sources))
         {
             using var _ = torch.no_grad();
             return Run(sources, w, shape);
         }
-        var arguments = new object[sources.Length + 2];
-        arguments[0] = w;
-        arguments[1] = shape;
-        sources.CopyTo(arguments, 2);
-        return apply(arguments);
+        return apply(NativeAutograd.Arguments(w, shape, sources));
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
         var shape = (Shape)vars[1];
-        var sources = vars.Skip(2).Cast<Tensor>().ToArray();
+        var sources = NativeAutograd.Sources(vars);
         var y = Run(sources, w, shape);
         // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it.
         ctx.save_for_backward([w, y.clone(), .. sources]);
@@ -91,9 +87,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
             CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
         GC.KeepAlive(layer);
         GC.KeepAlive(sources);
-        var result = new List<Tensor>(sourceGrads.Length + 2) { gw!, null! };   // none for frozen weights, none for the shape
-        result.AddRange(sourceGrads);
-        return result;
+        return NativeAutograd.Gradients(gw, sourceGrads);   // none for frozen weights
     }
 
     static Tensor Run(Tensor[] sources, Tensor w, Shape shape)

@@ -155,8 +155,13 @@ public sealed class NativeKernelTests
     static Tensor[] Split(InnerLayer layer, Tensor values) =>
         [.. values.split([.. layer.Spec.Plan.SourceFolds.Select(f => (long)f)], 0)];
 
-    static InnerLayer LayerOf(TensorizedCircuit circuit, bool mixing) =>
-        circuit.Layers.First(l => mixing ? l is MixingLayer : l is CpLayer or SharedCpLayer);
+    /// <summary>A small QG circuit with trained mixing weights, and its first CP-family layer (or first mixing layer).</summary>
+    static (TensorizedCircuit Circuit, InnerLayer Layer) LayerCase(LayerKind kind, bool mixing)
+    {
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 4, 4, 1, 5, units: 6, freeze: MixingFreeze.None);
+        var circuit = new TensorizedCircuit(description, seed: 5);
+        return (circuit, circuit.Layers.First(l => mixing ? l is MixingLayer : l is CpLayer or SharedCpLayer));
+    }
 
     [TestMethod]
     [DataRow(LayerKind.CP, false)]
@@ -165,9 +170,8 @@ public sealed class NativeKernelTests
     public void NegativeInfinityInputsAgreeAndAWhollyImpossibleSlotHasNoGradient(LayerKind kind, bool mixing)
     {
         RequireNative();
-        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 4, 4, 1, 5, units: 6, freeze: MixingFreeze.None);
-        using var circuit = new TensorizedCircuit(description, seed: 5);
-        var layer = LayerOf(circuit, mixing);
+        var (circuit, layer) = LayerCase(kind, mixing);
+        using var owned = circuit;
         using var generator = new Generator(7, torch.CPU);
         // Some −∞ entries everywhere, and one source row (image 2 of row 0) entirely −∞.
         var values = RandomSourceValues(layer, 9, wholeRow: true, generator);
@@ -210,9 +214,8 @@ public sealed class NativeKernelTests
     public void ANaNInputGivesNaNOutputsAsTheManagedKernelDoes(LayerKind kind, bool mixing)
     {
         RequireNative();
-        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 4, 4, 1, 5, units: 6, freeze: MixingFreeze.None);
-        using var circuit = new TensorizedCircuit(description, seed: 5);
-        var layer = LayerOf(circuit, mixing);
+        var (circuit, layer) = LayerCase(kind, mixing);
+        using var owned = circuit;
         using var generator = new Generator(11, torch.CPU);
         var values = RandomSourceValues(layer, 5, wholeRow: false, generator);
         // One NaN entry per source row, in image 3, in different units (and one row whose maximum comes after it).
