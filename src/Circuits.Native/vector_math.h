@@ -27,6 +27,16 @@ inline V8 Max(V8 a, V8 b) { return a > b ? a : b; }
 inline V8 MaxOrNaN(V8 a, V8 b) { return (a > b) | (a != a) ? a : b; }
 inline float MaxOrNaN(float a, float b) { return a > b || a != a ? a : b; }
 
+typedef int I8 __attribute__((vector_size(32)));
+
+// The maximum of the 8 lanes (NaN if one is NaN): three shuffle-and-max steps instead of a scalar chain.
+inline float LaneMaxOrNaN(V8 v) {
+    v = MaxOrNaN(v, __builtin_shuffle(v, I8{4, 5, 6, 7, 0, 1, 2, 3}));
+    v = MaxOrNaN(v, __builtin_shuffle(v, I8{2, 3, 0, 1, 6, 7, 4, 5}));
+    v = MaxOrNaN(v, __builtin_shuffle(v, I8{1, 0, 3, 2, 5, 4, 7, 6}));
+    return v[0];
+}
+
 // max_i x[i]: NaN if some x[i] is NaN, −∞ if all are −∞.
 inline float RowMax(const float* x, int64_t k) {
     float best = NegativeInfinity;
@@ -34,7 +44,7 @@ inline float RowMax(const float* x, int64_t k) {
     if (k >= 8) {
         V8 v = Load(x);
         for (i = 8; i + 8 <= k; i += 8) v = MaxOrNaN(v, Load(x + i));
-        for (int l = 0; l < 8; l++) best = MaxOrNaN(best, v[l]);
+        best = LaneMaxOrNaN(v);
     }
     for (; i < k; i++) best = MaxOrNaN(best, x[i]);
     return best;
