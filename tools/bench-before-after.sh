@@ -21,7 +21,7 @@ run() {   # run VARIANT KIND CONFIG...: one process, its last table row tagged
   row=$(grep '^| ' <<<"$out" | tail -1)
   tuning=$(grep -m1 '^process tuning:' <<<"$out" || true)   # bench prints it (OpenMP waiting depends on the load)
   echo "$variant|$kind|$*|$row" | tee -a "$log"
-  [ -n "$tuning" ] && echo "    $tuning"
+  if [ -n "$tuning" ]; then echo "    $tuning"; fi
 }
 for config in "${configs[@]}"; do
   for round in $(seq "$rounds"); do
