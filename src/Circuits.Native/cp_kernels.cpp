@@ -30,13 +30,13 @@ using namespace circuits;
 
 namespace {
 
-// A small GEMM with a 6×16 register-blocked micro-kernel: C[r][c] (+)= Σ_p A(r, p)·B[p][c], with
+// A small GEMM with a 6×16 register-blocked micro-kernel: C[r][c] = Σ_p A(r, p)·B[p][c], with
 // A(r, p) = a[r·rs + p·ps] (so a transposed A costs nothing), B row-major with leading dimension ldb, C row-major
 // with ldc.
 
 template <int R>
 inline void Micro16(const float* __restrict a, int64_t rs, int64_t ps, const float* __restrict bm, int64_t ldb, int64_t depth,
-                    float* __restrict c, int64_t ldc, bool accumulate) {
+                    float* __restrict c, int64_t ldc) {
     V8 c0[R], c1[R];
     for (int r = 0; r < R; r++) c0[r] = c1[r] = Splat(0.0f);
     for (int64_t p = 0; p < depth; p++) {
@@ -48,10 +48,6 @@ inline void Micro16(const float* __restrict a, int64_t rs, int64_t ps, const flo
         }
     }
     for (int r = 0; r < R; r++) {
-        if (accumulate) {
-            c0[r] += Load(c + r * ldc);
-            c1[r] += Load(c + r * ldc + 8);
-        }
         Store(c + r * ldc, c0[r]);
         Store(c + r * ldc + 8, c1[r]);
     }
@@ -59,46 +55,43 @@ inline void Micro16(const float* __restrict a, int64_t rs, int64_t ps, const flo
 
 template <int R>
 inline void Micro8(const float* __restrict a, int64_t rs, int64_t ps, const float* __restrict bm, int64_t ldb, int64_t depth,
-                   float* __restrict c, int64_t ldc, bool accumulate) {
+                   float* __restrict c, int64_t ldc) {
     V8 c0[R];
     for (int r = 0; r < R; r++) c0[r] = Splat(0.0f);
     for (int64_t p = 0; p < depth; p++) {
         V8 b0 = Load(bm + p * ldb);
         for (int r = 0; r < R; r++) c0[r] += Splat(a[r * rs + p * ps]) * b0;
     }
-    for (int r = 0; r < R; r++) {
-        if (accumulate) c0[r] += Load(c + r * ldc);
-        Store(c + r * ldc, c0[r]);
-    }
+    for (int r = 0; r < R; r++) Store(c + r * ldc, c0[r]);
 }
 
 template <int R>
 inline void Rows(const float* a, int64_t rs, int64_t ps, const float* bm, int64_t ldb, int64_t depth, int64_t n,
-                 float* c, int64_t ldc, bool accumulate) {
+                 float* c, int64_t ldc) {
     int64_t col = 0;
-    for (; col + 16 <= n; col += 16) Micro16<R>(a, rs, ps, bm + col, ldb, depth, c + col, ldc, accumulate);
-    for (; col + 8 <= n; col += 8) Micro8<R>(a, rs, ps, bm + col, ldb, depth, c + col, ldc, accumulate);
+    for (; col + 16 <= n; col += 16) Micro16<R>(a, rs, ps, bm + col, ldb, depth, c + col, ldc);
+    for (; col + 8 <= n; col += 8) Micro8<R>(a, rs, ps, bm + col, ldb, depth, c + col, ldc);
     for (; col < n; col++)
         for (int r = 0; r < R; r++) {
-            float sum = accumulate ? c[r * ldc + col] : 0.0f;
+            float sum = 0.0f;
             for (int64_t p = 0; p < depth; p++) sum += a[r * rs + p * ps] * bm[p * ldb + col];
             c[r * ldc + col] = sum;
         }
 }
 
-// C (m × n) (+)= A (m × depth) · B (depth × n).
+// C (m × n) = A (m × depth) · B (depth × n).
 void Gemm(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
-          float* c, int64_t ldc, bool accumulate) {
+          float* c, int64_t ldc) {
     int64_t r0 = 0;
-    for (; r0 + 6 <= m; r0 += 6) Rows<6>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc, accumulate);
+    for (; r0 + 6 <= m; r0 += 6) Rows<6>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
     const float* ar = a + r0 * rs;
     float* cr = c + r0 * ldc;
     switch (m - r0) {
-        case 5: Rows<5>(ar, rs, ps, bm, ldb, depth, n, cr, ldc, accumulate); break;
-        case 4: Rows<4>(ar, rs, ps, bm, ldb, depth, n, cr, ldc, accumulate); break;
-        case 3: Rows<3>(ar, rs, ps, bm, ldb, depth, n, cr, ldc, accumulate); break;
-        case 2: Rows<2>(ar, rs, ps, bm, ldb, depth, n, cr, ldc, accumulate); break;
-        case 1: Rows<1>(ar, rs, ps, bm, ldb, depth, n, cr, ldc, accumulate); break;
+        case 5: Rows<5>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 4: Rows<4>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 3: Rows<3>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 2: Rows<2>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 1: Rows<1>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
         default: break;
     }
 }
@@ -118,7 +111,7 @@ CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 4; }
 
 /// Forward for the folds [foldBegin, foldEnd): y (F, B, O); when z and e are not null, also the linear sums
 /// z (F, H, B, O) and the shifted exponentials e (F, H, B, K) that the backward pass reads (then it needs neither x
-/// nor an exp). Without them (inference) one slot's worth of scratch is used.
+/// nor an exp; those of padded slots are left unwritten). Without them (inference) one slot's worth of scratch is used.
 CIRCUITS_EXPORT
 int32_t circuits_cp_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
                             const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
@@ -132,20 +125,14 @@ int32_t circuits_cp_forward(const float* const* rows, int64_t batch, int64_t k, 
         std::memset(yf, 0, sizeof(float) * batch * o);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
+            if (mask != nullptr && mask[slot] == 0) continue;   // its z and e are never read
             float* es = save ? e + slot * batch * k : exps.data();
             float* zs = save ? z + slot * batch * o : sums.data();
-            if (mask != nullptr && mask[slot] == 0) {
-                if (save) {
-                    std::memset(es, 0, sizeof(float) * batch * k);
-                    std::memset(zs, 0, sizeof(float) * batch * o);
-                }
-                continue;
-            }
             const float* xs = rows[slot];
             for (int64_t b = 0; b < batch; b++) shifts[b] = RowMax(xs + b * k, k);
             ShiftedDifferences(xs, shifts.data(), batch, k, d.data());
             FlushedExp(d.data(), es, batch * k);
-            Gemm(es, k, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o, false);
+            Gemm(es, k, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
             ClampedLog(zs, clamped.data(), logs.data(), batch * o);
             // An input row entirely −∞ has e = 0, so z = 0 and the fold's output for that image is −∞.
             for (int64_t b = 0; b < batch; b++) AddLog(zs + b * o, logs.data() + b * o, shifts[b], yf + b * o, o);
@@ -167,14 +154,13 @@ int32_t circuits_cp_backward_weight(int64_t batch, int64_t k, const uint8_t* mas
             int64_t slot = f * arity + h;
             float* gm = gw + slot * k * o;
             float* ts = t + slot * batch * o;
-            if (mask != nullptr && mask[slot] == 0) {
+            if (mask != nullptr && mask[slot] == 0) {   // no gradient; its t is never read
                 std::memset(gm, 0, sizeof(float) * k * o);
-                std::memset(ts, 0, sizeof(float) * batch * o);
                 continue;
             }
             Quotients(g + f * batch * o, z + slot * batch * o, ts, batch * o);
             // gm (k × o) = eᵀ (k × batch) · t (batch × o): A(i, b) = e[b·k + i].
-            Gemm(e + slot * batch * k, 1, k, k, ts, o, batch, o, gm, o, false);
+            Gemm(e + slot * batch * k, 1, k, k, ts, o, batch, o, gm, o);
         }
     return 0;
 }
@@ -195,10 +181,9 @@ int32_t circuits_cp_backward_input(int64_t batch, int64_t k, float* const* grads
             int64_t slot = f * arity + h;
             if (mask != nullptr && mask[slot] == 0) continue;
             Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
-            Gemm(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, dots.data(), k, false);
+            Gemm(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, dots.data(), k);
             const float* es = e + (slot * batch + batchBegin) * k;
-            float* gxs = grads[slot] + batchBegin * k;
-            for (int64_t q = 0; q < n * k; q++) gxs[q] += es[q] * dots[q];
+            MultiplyAdd(es, dots.data(), grads[slot] + batchBegin * k, n * k);
         }
     return 0;
 }

@@ -50,10 +50,8 @@ int32_t circuits_mixing_forward(const float* const* rows, int64_t batch, int64_t
             for (int64_t b = 0; b < batch; b++) MultiplyAdd(e.data() + b * k, ws, sum.data() + b * k, k);
         }
         ClampedLog(sum.data(), clamped.data(), logs.data(), n);
-        float* yf = y + f * n;
-        // A unit with shift −∞ has sum 0: AddLog gives −∞ there.
-        for (int64_t q = 0; q < n; q++) yf[q] = 0.0f;
-        AddLogs(sum.data(), logs.data(), shift.data(), yf, n);
+        // A unit with shift −∞ has sum 0: −∞ there.
+        ShiftedLogs(sum.data(), logs.data(), shift.data(), y + f * n, n);
     }
     return 0;
 }
@@ -90,7 +88,7 @@ int32_t circuits_mixing_backward_input(const float* const* rows, float* const* g
                                        const float* g, int64_t batchBegin, int64_t batchEnd) {
     if (batchBegin < 0 || batchEnd > batch) return -1;
     int64_t n = (batchEnd - batchBegin) * k, offset = batchBegin * k;
-    std::vector<float> d(n), e(n), gw(n);
+    std::vector<float> d(n), e(n), weighted(n);
     for (int64_t f = 0; f < folds; f++)
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
@@ -101,8 +99,8 @@ int32_t circuits_mixing_backward_input(const float* const* rows, float* const* g
             const float* gf = g + f * batch * k + offset;
             float* gx = grads[slot] + offset;
             for (int64_t b = 0; b < batchEnd - batchBegin; b++) {
-                Multiply(gf + b * k, ws, gw.data() + b * k, k);
-                MultiplyAdd(e.data() + b * k, gw.data() + b * k, gx + b * k, k);
+                Multiply(gf + b * k, ws, weighted.data() + b * k, k);
+                MultiplyAdd(e.data() + b * k, weighted.data() + b * k, gx + b * k, k);
             }
         }
     return 0;

@@ -144,15 +144,15 @@ inline void Differences(const float* x, const float* s, float* d, int64_t n) {
     }
 }
 
-// y[i] += (z[i] > 0 ? l[i] + s[i] : −∞), or NaN where s[i] is NaN.
-inline void AddLogs(const float* z, const float* l, const float* s, float* y, int64_t n) {
+// y[i] = (z[i] > 0 ? l[i] + s[i] : −∞), or NaN where s[i] is NaN.
+inline void ShiftedLogs(const float* z, const float* l, const float* s, float* y, int64_t n) {
     const V8 zero = Splat(0.0f), minusInfinity = Splat(NegativeInfinity);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         V8 sv = Load(s + i), r = Load(z + i) > zero ? Load(l + i) + sv : minusInfinity;
-        Store(y + i, Load(y + i) + (sv != sv ? sv : r));
+        Store(y + i, sv != sv ? sv : r);
     }
-    for (; i < n; i++) y[i] += s[i] != s[i] ? s[i] : z[i] > 0.0f ? l[i] + s[i] : NegativeInfinity;
+    for (; i < n; i++) y[i] = s[i] != s[i] ? s[i] : z[i] > 0.0f ? l[i] + s[i] : NegativeInfinity;
 }
 
 // acc[i] += a[i]·b[i].

@@ -25,20 +25,17 @@ internal sealed class NativeCpKernel : NativeLayerKernel
     /// </summary>
     public static NativeCpKernel Auto { get; } = new(computesReference: false);
 
-    public override Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
+    private protected override bool Handles(InnerLayer layer) => layer is CpLayer or SharedCpLayer;
+
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources)
     {
-        if (layer is not (CpLayer or SharedCpLayer) || !Computes(semiring, sources[0]))
-            return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
-        using var scope = NewDisposeScope();
-        var contiguous = sources.Select(s => s.contiguous()).ToArray();
-        Tensor y = layer switch
+        var y = layer switch
         {
-            CpLayer cp => CpFunction.Apply(contiguous, cp.Weights().contiguous(), layer, shared: false),
-            SharedCpLayer xs => CpFunction.Apply(contiguous, xs.Weights().contiguous(), layer, shared: true),
+            CpLayer cp => CpFunction.Apply(sources, cp.Weights().contiguous(), layer, shared: false),
+            SharedCpLayer xs => CpFunction.Apply(sources, xs.Weights().contiguous(), layer, shared: true),
             _ => throw new InvalidOperationException($"{layer.GetType().Name} is not a CP-family layer."),
         };
-        if (layer is ScaledSharedCpLayer scaled) y = y.Plus(scaled.LogScale().unsqueeze(1));
-        return y.MoveToOuterDisposeScope();
+        return layer is ScaledSharedCpLayer scaled ? y.Plus(scaled.LogScale().unsqueeze(1)) : y;
     }
 }
 
@@ -50,11 +47,11 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long[] SourceRows, long Batch);
+    sealed record Shape(InnerLayer Layer, bool Shared, long Batch);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared)
     {
-        var shape = new Shape(layer, shared, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
+        var shape = new Shape(layer, shared, sources[0].shape[1]);
         if (!NativeAutograd.Records(w, sources))
         {
             // Inference: no autograd node and nothing saved for a backward pass.
@@ -84,14 +81,14 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var sourceGrads = shape.SourceRows.Select(rows => torch.zeros([rows, batch, k], ScalarType.Float32, w.device)).ToArray();
+        var sourceGrads = SlotBlocks.ZeroGradients(layer, batch, w.device);
         var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
         using var t = torch.empty_like(z);
         var (wFold, wSlot) = Strides(shape, k, o);
-        var grads = SlotBlocks.Pointers(layer, shape.SourceRows, sourceGrads, batch * k);
+        var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
             pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
-            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero,
+            mask = CircuitsNative.DataPointer(layer.PaddingMask),
             pgw = CircuitsNative.DataPointer(gwFolds);
         // The weight half writes t = g / z, which the input half reads: they run one after the other.
         CircuitsNative.ForRanges(folds, (begin, end) =>
@@ -121,10 +118,10 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, device) : null;
         var (wFold, wSlot) = Strides(shape, k, o);
-        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
+        var rows = SlotBlocks.Pointers(layer, sources, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
-            pz = z is null ? IntPtr.Zero : CircuitsNative.DataPointer(z), pe = e is null ? IntPtr.Zero : CircuitsNative.DataPointer(e),
-            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
+            pz = CircuitsNative.DataPointer(z), pe = CircuitsNative.DataPointer(e),
+            mask = CircuitsNative.DataPointer(layer.PaddingMask);
         CircuitsNative.ForRanges(folds, (begin, end) =>
             CircuitsNative.circuits_cp_forward(rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pe, begin, end));
         GC.KeepAlive(sources);

@@ -24,11 +24,19 @@ internal abstract class NativeLayerKernel : ILayerKernel
     /// <summary>Whether this kernel computes passes over <paramref name="semiring"/> (on float32 CPU inputs).</summary>
     public bool ComputesPath(Semiring semiring) => semiring is LogSumExpSemiring lse && (computesReference || !lse.IsReference);
 
-    /// <summary>Whether this kernel computes a pass over <paramref name="semiring"/> whose inputs are like <paramref name="firstSource"/>.</summary>
-    private protected bool Computes(Semiring semiring, Tensor firstSource) =>
-        ComputesPath(semiring) && firstSource.device_type == DeviceType.CPU && firstSource.dtype == ScalarType.Float32;
+    public Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
+    {
+        if (!Handles(layer) || !ComputesPath(semiring) || sources[0].device_type != DeviceType.CPU || sources[0].dtype != ScalarType.Float32)
+            return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
+        using var scope = NewDisposeScope();
+        return Compute(layer, [.. sources.Select(s => s.contiguous())]).MoveToOuterDisposeScope();
+    }
 
-    public abstract Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring);
+    /// <summary>Whether this kernel computes layers like <paramref name="layer"/>.</summary>
+    private protected abstract bool Handles(InnerLayer layer);
+
+    /// <summary>The layer's log-sum-exp output (F, B, K_out) from its contiguous float32 CPU sources.</summary>
+    private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources);
 }
 
 /// <summary>
@@ -74,12 +82,12 @@ internal static class SlotBlocks
 
     /// <summary>
     /// For each slot of <paramref name="layer"/>, the address of the (B, K) block it reads in <paramref name="tensors"/>
-    /// (one per source, with <paramref name="sourceRows"/> rows each; <paramref name="block"/> = B·K floats per row);
-    /// zero for a padded slot.
+    /// (one per source, with the rows of <see cref="Structure.FoldedLayerPlan.SourceFolds"/>; <paramref name="block"/> =
+    /// B·K floats per row); zero for a padded slot.
     /// </summary>
-    public static IntPtr[] Pointers(InnerLayer layer, long[] sourceRows, Tensor[] tensors, long block)
+    public static IntPtr[] Pointers(InnerLayer layer, Tensor[] tensors, long block)
     {
-        var slots = Slots.GetValue(layer, l => Map(l, sourceRows));
+        var slots = Slots.GetValue(layer, Map);
         var bases = tensors.Select(CircuitsNative.DataPointer).ToArray();
         var pointers = new IntPtr[slots.Length];
         for (int s = 0; s < slots.Length; s++)
@@ -87,13 +95,18 @@ internal static class SlotBlocks
         return pointers;
     }
 
+    /// <summary>Zero-filled gradients for the layer's sources: (rows, B, K) each.</summary>
+    public static Tensor[] ZeroGradients(InnerLayer layer, long batch, Device device) =>
+        [.. layer.Spec.Plan.SourceFolds.Select(rows => torch.zeros([rows, batch, layer.InputUnits], ScalarType.Float32, device))];
+
     /// <summary>
     /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)
-    /// pairs, once per layer (a layer's sources always have the same number of rows).
+    /// pairs, once per layer.
     /// </summary>
-    static (int Source, long Row)[] Map(InnerLayer layer, long[] sourceRows)
+    static (int Source, long Row)[] Map(InnerLayer layer)
     {
         var gather = layer.Spec.Gather;
+        var sourceRows = layer.Spec.Plan.SourceFolds;
         var slots = new (int Source, long Row)[gather.Length];
         for (int i = 0; i < gather.Length; i++)
         {

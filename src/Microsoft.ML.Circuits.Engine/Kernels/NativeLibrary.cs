@@ -6,8 +6,8 @@ namespace Microsoft.ML.Circuits.Kernels;
 /// <summary>
 /// libCircuitsNative.so (src/Circuits.Native): found next to this assembly (a build or publish folder) or under
 /// runtimes/linux-x64/native (a NuGet consumer's build resolves it there), loaded once, its ABI version checked.
-/// Where it is missing — a build machine without cmake or a C++ compiler, another OS — <see cref="IsAvailable"/> is
-/// false, <see cref="Unavailable"/> says why, and every layer runs the managed kernel.
+/// Where it is missing — a build machine without cmake or a C++ compiler, another OS — <see cref="Unavailable"/>
+/// says why, and every layer runs the managed kernel.
 /// </summary>
 internal static class CircuitsNative
 {
@@ -15,9 +15,6 @@ internal static class CircuitsNative
     const int AbiVersion = 4;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
-
-    /// <summary>True when the native kernels can run in this process.</summary>
-    public static bool IsAvailable => problem.Value is null;
 
     /// <summary>Why the native kernels cannot run (null when they can).</summary>
     public static string? Unavailable => problem.Value;
@@ -83,8 +80,8 @@ internal static class CircuitsNative
     public static extern int circuits_mixing_backward_input(IntPtr[] rows, IntPtr[] grads, long batch, long k, IntPtr mask, IntPtr w,
         long folds, long arity, IntPtr y, IntPtr g, long batchBegin, long batchEnd);
 
-    /// <summary>The address of a tensor's first element (any device).</summary>
-    public static IntPtr DataPointer(TorchSharp.torch.Tensor tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);
+    /// <summary>The address of a tensor's first element (any device); zero for no tensor.</summary>
+    public static IntPtr DataPointer(TorchSharp.torch.Tensor? tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);
 
     [DllImport("LibTorchSharp")]
     static extern IntPtr THSTensor_data(IntPtr handle);

@@ -21,14 +21,10 @@ internal sealed class NativeMixingKernel : NativeLayerKernel
     /// <summary>The kernel of <see cref="LayerKernelPreference.Auto"/> (not <see cref="Semiring.Scoring"/>'s passes).</summary>
     public static NativeMixingKernel Auto { get; } = new(computesReference: false);
 
-    public override Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
-    {
-        if (layer is not MixingLayer mixing || !Computes(semiring, sources[0]))
-            return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
-        using var scope = NewDisposeScope();
-        var contiguous = sources.Select(s => s.contiguous()).ToArray();
-        return MixingFunction.Apply(contiguous, mixing.Weights().contiguous(), layer).MoveToOuterDisposeScope();
-    }
+    private protected override bool Handles(InnerLayer layer) => layer is MixingLayer;
+
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources) =>
+        MixingFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer);
 }
 
 /// <summary>The mixing layer as one autograd node: arguments the weights (F, H, K), the shape and the sources; output (F, B, K).</summary>
@@ -36,11 +32,11 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
 {
     public override string Name => "CircuitsNativeMixing";
 
-    sealed record Shape(InnerLayer Layer, long[] SourceRows, long Batch);
+    sealed record Shape(InnerLayer Layer, long Batch);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer)
     {
-        var shape = new Shape(layer, sources.Select(s => s.shape[0]).ToArray(), sources[0].shape[1]);
+        var shape = new Shape(layer, sources[0].shape[1]);
         if (!NativeAutograd.Records(w, sources))
         {
             using var _ = torch.no_grad();
@@ -70,11 +66,11 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var sourceGrads = shape.SourceRows.Select(rows => torch.zeros([rows, batch, k], ScalarType.Float32, w.device)).ToArray();
-        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
-        var grads = SlotBlocks.Pointers(layer, shape.SourceRows, sourceGrads, batch * k);
+        var sourceGrads = SlotBlocks.ZeroGradients(layer, batch, w.device);
+        var rows = SlotBlocks.Pointers(layer, sources, batch * k);
+        var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),
-            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
+            mask = CircuitsNative.DataPointer(layer.PaddingMask);
         Tensor? gw = null;
         if (w.requires_grad)
         {
@@ -95,9 +91,9 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
         var y = torch.empty([folds, batch, k], ScalarType.Float32, w.device);
-        var rows = SlotBlocks.Pointers(layer, shape.SourceRows, sources, batch * k);
+        var rows = SlotBlocks.Pointers(layer, sources, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
-            mask = layer.PaddingMask is { } padding ? CircuitsNative.DataPointer(padding) : IntPtr.Zero;
+            mask = CircuitsNative.DataPointer(layer.PaddingMask);
         CircuitsNative.ForRanges(folds, (begin, end) =>
             CircuitsNative.circuits_mixing_forward(rows, batch, k, mask, pw, folds, arity, py, begin, end));
         GC.KeepAlive(sources);
