@@ -48,6 +48,28 @@ public abstract class BackgroundModel
         writer.Write(Height); writer.Write(Width); writer.Write(Channels); writer.Write(Categories);
     }
 
+    /// <summary>Writes a table of log-probabilities after the header.</summary>
+    private protected static void WriteTable(BinaryWriter writer, float[] logProbabilities)
+    {
+        foreach (float value in logProbabilities) writer.Write(value);
+    }
+
+    /// <summary>
+    /// Reads <paramref name="length"/> log-probabilities written by <see cref="WriteTable"/>; each must be a finite value
+    /// ≤ 0 (a corrupt stream is an error, not a model that scores garbage).
+    /// </summary>
+    private protected static float[] ReadTable(BinaryReader reader, int length, string source, string what)
+    {
+        var table = new float[length];
+        for (int j = 0; j < table.Length; j++)
+        {
+            table[j] = reader.ReadSingle();
+            if (!(table[j] <= 0) || float.IsInfinity(table[j]))
+                throw new InvalidDataException($"{source}: the {what} holds an invalid log-probability ({table[j]}) at entry {j}.");
+        }
+        return table;
+    }
+
     /// <summary>
     /// Reads and checks <see cref="WriteHeader"/>'s header: the format must be <paramref name="formatVersion"/> and the
     /// shape plausible (at most 2^28 values per image, 64 channels, 2..256 categories).

@@ -103,7 +103,7 @@ public sealed class LocalPixelModel : BackgroundModel
     {
         WriteHeader(writer, FormatVersion);
         writer.Write(ContextLevels);
-        foreach (float value in logProbabilities) writer.Write(value);
+        WriteTable(writer, logProbabilities);
     }
 
     internal static LocalPixelModel Load(BinaryReader reader, string source)
@@ -112,13 +112,7 @@ public sealed class LocalPixelModel : BackgroundModel
         int levels = reader.ReadInt32();
         if (levels != ContextLevels)
             throw new InvalidDataException($"{source}: the local pixel model has {levels} context levels; this library reads {ContextLevels}.");
-        var log = new float[channels * Contexts * categories];
-        for (int j = 0; j < log.Length; j++)
-        {
-            log[j] = reader.ReadSingle();
-            if (!(log[j] <= 0) || float.IsInfinity(log[j]))
-                throw new InvalidDataException($"{source}: the local pixel model holds an invalid log-probability ({log[j]}) at entry {j}.");
-        }
+        var log = ReadTable(reader, channels * Contexts * categories, source, "local pixel model");
         return new LocalPixelModel(height, width, channels, categories, log);
     }
 }

@@ -75,7 +75,7 @@ public sealed class PixelBackgroundModel : BackgroundModel
     {
         WriteHeader(writer, FormatVersion);
         writer.Write(MutationRate);
-        foreach (float value in logProbabilities) writer.Write(value);
+        WriteTable(writer, logProbabilities);
     }
 
     internal static PixelBackgroundModel Load(BinaryReader reader, string source)
@@ -84,8 +84,7 @@ public sealed class PixelBackgroundModel : BackgroundModel
         double rate = reader.ReadDouble();
         if (!(rate > 0 && rate <= 1) || (long)height * width * channels * categories > 1 << 28)
             throw new InvalidDataException($"{source}: the background model header is corrupt ({height}×{width}×{channels}, {categories} categories, rate {rate}).");
-        var log = new float[height * width * channels * categories];
-        for (int j = 0; j < log.Length; j++) log[j] = reader.ReadSingle();
+        var log = ReadTable(reader, height * width * channels * categories, source, "background model");
         return new PixelBackgroundModel(height, width, channels, categories, rate, log);
     }
 }

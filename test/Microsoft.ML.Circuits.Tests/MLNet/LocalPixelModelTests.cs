@@ -122,6 +122,27 @@ public sealed class LocalPixelModelTests
     }
 
     [TestMethod]
+    public void ASavedBackgroundModelLoadsAndACorruptTableIsRefused()
+    {
+        // The likelihood-ratio background shares the table format: a value that is not a log-probability is refused.
+        var model = PixelBackgroundModel.Fit(MLNetData.Train.Subset(Enumerable.Range(0, 50).ToArray()));
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) model.Save(writer);
+        byte[] saved = stream.ToArray();
+        PixelBackgroundModel Load(byte[] bytes) => PixelBackgroundModel.Load(new BinaryReader(new MemoryStream(bytes)), "test");
+        var loaded = Load(saved);
+        for (int i = 0; i < 5; i++)
+            Assert.AreEqual(model.LogLikelihood(MLNetData.Test.Image(i)), loaded.LogLikelihood(MLNetData.Test.Image(i)));
+        const int table = 20 + 8;   // version, height, width, channels, categories, then the mutation rate
+        foreach (float bad in new[] { float.NaN, 0.5f, float.NegativeInfinity })
+        {
+            var corrupt = (byte[])saved.Clone();
+            BitConverter.GetBytes(bad).CopyTo(corrupt, table + 4 * 777);
+            StringAssert.Contains(Assert.Throws<InvalidDataException>(() => Load(corrupt)).Message, "entry 777");
+        }
+    }
+
+    [TestMethod]
     public void BadInputIsRefusedWithWhatIsAllowed()
     {
         var images = new ImageDataset(2, 2, 1, [0, 1, 2, 3]);
