@@ -200,6 +200,10 @@ public sealed class CliTests
         Assert.AreEqual(0, one.ExitCode, one.Error);
         // A single path runs on the default kernels: native for the CP layers where the library is available (Auto).
         StringAssert.Contains(one.Output, TensorizedCircuit.NativeKernelsUnavailable is null ? "| native | log-sum-exp |" : "| managed | log-sum-exp |");
+        // The native kernels do not compute scaled-linear: the row names the kernel that ran that path.
+        var scaled = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--semiring", "scaled-linear");
+        Assert.AreEqual(0, scaled.ExitCode, scaled.Error);
+        StringAssert.Contains(scaled.Output, "| managed | scaled-linear |");
         var both = Run("bench", "--k", "2", "--compare", "--semiring", "scaled-linear");
         Assert.AreNotEqual(0, both.ExitCode);
         StringAssert.Contains(both.Error, "--compare");
