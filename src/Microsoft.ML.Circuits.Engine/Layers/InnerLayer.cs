@@ -122,20 +122,12 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(sources);
         using var scope = NewDisposeScope();
-        return ConcatenatedSources(sources).index_select(0, gather)
-            .view(Folds, Arity, sources[0].shape[1], sources[0].shape[2]).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The sources' outputs concatenated in order, plus one row of log 1 = 0 when some fold is padded: (R, B, K), the
-    /// tensor <see cref="GatherIndex"/> indexes (the sole source itself when there is one and no padding).
-    /// </summary>
-    internal Tensor ConcatenatedSources(IReadOnlyList<Tensor> sources)
-    {
+        long batch = sources[0].shape[1];
         var parts = sources.ToList();
         if (Spec.IsPadded)
-            parts.Add(torch.zeros([1, sources[0].shape[1], sources[0].shape[2]], sources[0].dtype, sources[0].device));
-        return parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
+            parts.Add(torch.zeros([1, batch, sources[0].shape[2]], sources[0].dtype, sources[0].device));
+        var concatenated = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
+        return concatenated.index_select(0, gather).view(Folds, Arity, batch, sources[0].shape[2]).MoveToOuterDisposeScope();
     }
 
     /// <summary>The contraction of a gathered input <paramref name="x"/> (F, H, B, K_in) to (F, B, K_out) over <paramref name="semiring"/>.</summary>
