@@ -27,12 +27,12 @@ internal sealed class NativeCpKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is CpLayer or SharedCpLayer;
 
-    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources)
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients)
     {
         var y = layer switch
         {
-            CpLayer cp => CpFunction.Apply(sources, cp.Weights().contiguous(), layer, shared: false),
-            SharedCpLayer xs => CpFunction.Apply(sources, xs.Weights().contiguous(), layer, shared: true),
+            CpLayer cp => CpFunction.Apply(sources, cp.Weights().contiguous(), layer, shared: false, gradients),
+            SharedCpLayer xs => CpFunction.Apply(sources, xs.Weights().contiguous(), layer, shared: true, gradients),
             _ => throw new InvalidOperationException($"{layer.GetType().Name} is not a CP-family layer."),
         };
         return layer is ScaledSharedCpLayer scaled ? y.Plus(scaled.LogScale().unsqueeze(1)) : y;
@@ -47,11 +47,11 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Batch);
+    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, SourceGradient?[] Gradients);
 
-    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared)
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, SourceGradient?[] gradients)
     {
-        var shape = new Shape(layer, shared, sources[0].shape[1]);
+        var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
         if (!NativeAutograd.Records(w, sources))
         {
             // Inference: no autograd node and nothing saved for a backward pass.
@@ -81,7 +81,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var sourceGrads = SlotBlocks.ZeroGradients(layer, batch, w.device);
+        var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
         var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
         using var t = torch.empty_like(z);
         var (wFold, wSlot) = Strides(shape, k, o);
@@ -103,7 +103,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             gwFolds.Dispose();
         }
         else gw = gwFolds;
-        return NativeAutograd.Gradients(gw, sourceGrads);
+        return NativeAutograd.Gradients(gw, sourceGrads.Length);
     }
 
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>

@@ -28,15 +28,22 @@ internal abstract class NativeLayerKernel : ILayerKernel
     {
         if (!Handles(layer) || !ComputesPath(semiring) || sources[0].device_type != DeviceType.CPU || sources[0].dtype != ScalarType.Float32)
             return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
+        // Outputs that gradients flow back to are read through their shared gradient (created here, in the scope the
+        // outputs live in); the rest, as contiguous tensors.
+        var gradients = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
         using var scope = NewDisposeScope();
-        return Compute(layer, [.. sources.Select(s => s.contiguous())]).MoveToOuterDisposeScope();
+        var inputs = sources.Select((s, i) => gradients[i]?.Input ?? s.contiguous()).ToArray();
+        return Compute(layer, inputs, gradients).MoveToOuterDisposeScope();
     }
 
     /// <summary>Whether this kernel computes layers like <paramref name="layer"/>.</summary>
     private protected abstract bool Handles(InnerLayer layer);
 
-    /// <summary>The layer's log-sum-exp output (F, B, K_out) from its contiguous float32 CPU sources.</summary>
-    private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources);
+    /// <summary>
+    /// The layer's log-sum-exp output (F, B, K_out) from its contiguous float32 CPU sources; the backward pass adds each
+    /// source's gradient into <paramref name="gradients"/>' buffer (null: the source takes no gradient).
+    /// </summary>
+    private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients);
 }
 
 /// <summary>
@@ -62,11 +69,14 @@ internal static class NativeAutograd
     /// <summary>The sources among the node's arguments.</summary>
     public static Tensor[] Sources(object[] arguments) => [.. arguments.Skip(2).Cast<Tensor>()];
 
-    /// <summary>The node's gradients: the weights' (null when they are not trained), none for the shape, the sources'.</summary>
-    public static List<Tensor> Gradients(Tensor? weights, Tensor[] sources)
+    /// <summary>
+    /// The node's gradients: the weights' (null when they are not trained), none for the shape, and none for the
+    /// sources, whose gradients went into their <see cref="SourceGradient"/> buffers.
+    /// </summary>
+    public static List<Tensor> Gradients(Tensor? weights, int sources)
     {
-        var result = new List<Tensor>(sources.Length + 2) { weights!, null! };
-        result.AddRange(sources);
+        var result = new List<Tensor>(sources + 2) { weights!, null! };
+        result.AddRange(Enumerable.Repeat<Tensor>(null!, sources));
         return result;
     }
 }
@@ -95,9 +105,13 @@ internal static class SlotBlocks
         return pointers;
     }
 
-    /// <summary>Zero-filled gradients for the layer's sources: (rows, B, K) each.</summary>
-    public static Tensor[] ZeroGradients(InnerLayer layer, long batch, Device device) =>
-        [.. layer.Spec.Plan.SourceFolds.Select(rows => torch.zeros([rows, batch, layer.InputUnits], ScalarType.Float32, device))];
+    /// <summary>
+    /// The buffers the backward pass adds the sources' gradients into: each source's shared buffer, or for a source
+    /// that takes no gradient a zero-filled scratch tensor (rows, B, K).
+    /// </summary>
+    public static Tensor[] GradientBuffers(InnerLayer layer, SourceGradient?[] gradients, long batch, Device device) =>
+        [.. layer.Spec.Plan.SourceFolds.Select((rows, s) =>
+            gradients[s]?.Buffer() ?? torch.zeros([rows, batch, layer.InputUnits], ScalarType.Float32, device))];
 
     /// <summary>
     /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)

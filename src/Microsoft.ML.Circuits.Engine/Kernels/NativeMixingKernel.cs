@@ -23,8 +23,8 @@ internal sealed class NativeMixingKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is MixingLayer;
 
-    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources) =>
-        MixingFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer);
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients) =>
+        MixingFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer, gradients);
 }
 
 /// <summary>The mixing layer as one autograd node: arguments the weights (F, H, K), the shape and the sources; output (F, B, K).</summary>
@@ -32,11 +32,11 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
 {
     public override string Name => "CircuitsNativeMixing";
 
-    sealed record Shape(InnerLayer Layer, long Batch);
+    sealed record Shape(InnerLayer Layer, long Batch, SourceGradient?[] Gradients);
 
-    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer)
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, SourceGradient?[] gradients)
     {
-        var shape = new Shape(layer, sources[0].shape[1]);
+        var shape = new Shape(layer, sources[0].shape[1], gradients);
         if (!NativeAutograd.Records(w, sources))
         {
             using var _ = torch.no_grad();
@@ -66,7 +66,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
         using var g = gradOutput.contiguous();
-        var sourceGrads = SlotBlocks.ZeroGradients(layer, batch, w.device);
+        var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
         var rows = SlotBlocks.Pointers(layer, sources, batch * k);
         var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),
@@ -83,7 +83,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
             CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
         GC.KeepAlive(layer);
         GC.KeepAlive(sources);
-        return NativeAutograd.Gradients(gw, sourceGrads);   // none for frozen weights
+        return NativeAutograd.Gradients(gw, sourceGrads.Length);   // no weight gradient for frozen weights
     }
 
     static Tensor Run(Tensor[] sources, Tensor w, Shape shape)

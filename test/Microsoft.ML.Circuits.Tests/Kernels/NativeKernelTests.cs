@@ -102,6 +102,52 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(RegionGraphKind.QuadGraph)]
+    [DataRow(RegionGraphKind.PoonDomingos)]
+    public void AnOutputReadBySeveralNativeLayersGetsExactlyTheGradientOfTheReadersThatLeadToWhatIsDifferentiated(RegionGraphKind graph)
+    {
+        RequireNative();
+        // The native readers of an output add their gradients into one shared buffer, passed on by one node after all
+        // of them. Differentiating each layer's output in turn (not only the root) leaves some readers of a shared
+        // output off the path: they must add nothing. A second backward pass over a retained graph must add again.
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var readers = circuit.Layers.SelectMany(l => l.Spec.Sources).GroupBy(s => s).Max(g => g.Count());
+        Assert.IsTrue(readers >= 3, $"some output is read by several layers (at most {readers})");
+        var x = TinyCircuits.RandomImages(description, 9, seed: 4);
+        var parameters = circuit.parameters().Where(p => p.requires_grad).ToArray();
+        for (int target = 1; target <= circuit.Layers.Count; target++)
+        {
+            var managed = OutputGradients(circuit, x, LayerKernelPreference.Managed, target, backwardPasses: 1);
+            var native = OutputGradients(circuit, x, LayerKernelPreference.Native, target, backwardPasses: 1);
+            for (int p = 0; p < parameters.Length; p++)
+                AssertClose(managed[p], native[p], $"∂ Σ output {target} / ∂ parameter {p}");
+        }
+        var once = OutputGradients(circuit, x, LayerKernelPreference.Native, circuit.Layers.Count, backwardPasses: 1);
+        var twice = OutputGradients(circuit, x, LayerKernelPreference.Native, circuit.Layers.Count, backwardPasses: 2);
+        for (int p = 0; p < parameters.Length; p++)
+            AssertClose(2 * once[p], twice[p], $"two backward passes, parameter {p}");
+    }
+
+    /// <summary>The parameters' gradients of the sum of the finite entries of one output of the plan walker.</summary>
+    static Tensor[] OutputGradients(TensorizedCircuit circuit, Tensor x, LayerKernelPreference preference, int output, int backwardPasses)
+    {
+        circuit.KernelPreference = preference;
+        circuit.zero_grad();
+        using var scope = NewDisposeScope();
+        var inputs = circuit.Input.Forward(x, null, Semiring.LogSumExp);
+        var evaluation = circuit.Evaluate(inputs, Semiring.LogSumExp);
+        var values = evaluation.Outputs[output];
+        var loss = values.masked_fill(values.isfinite().logical_not(), 0.0).sum();
+        for (int pass = 0; pass < backwardPasses; pass++)
+            loss.backward(retain_graph: pass + 1 < backwardPasses);
+        var gradients = circuit.parameters().Where(p => p.requires_grad)
+            .Select(p => (p.grad is null ? torch.zeros_like(p) : p.grad.clone()).MoveToOuterDisposeScope()).ToArray();
+        circuit.zero_grad();
+        return gradients;
+    }
+
+    [TestMethod]
     public void PaddedFoldsAreCoveredByTheCases()
     {
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadTree, LayerKind.CP, 5, 5, 1, 7, units: 5);
