@@ -27,7 +27,7 @@ internal sealed class NativeCpKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is CpLayer or SharedCpLayer;
 
-    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients)
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients)
     {
         var y = layer switch
         {
@@ -47,9 +47,9 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, SourceGradient?[] Gradients);
+    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, GradientAccumulator?[] Gradients);
 
-    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, SourceGradient?[] gradients)
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
         if (!NativeAutograd.Records(w, sources))
@@ -103,7 +103,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             gwFolds.Dispose();
         }
         else gw = gwFolds;
-        return NativeAutograd.Gradients(gw, sourceGrads.Length);
+        return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);
     }
 
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>

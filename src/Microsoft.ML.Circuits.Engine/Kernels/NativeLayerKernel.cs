@@ -30,10 +30,10 @@ internal abstract class NativeLayerKernel : ILayerKernel
             return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
         // Outputs that gradients flow back to are read through their shared gradient (created here, in the scope the
         // outputs live in); the rest, as contiguous tensors.
-        var gradients = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
+        var shared = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
         using var scope = NewDisposeScope();
-        var inputs = sources.Select((s, i) => gradients[i]?.Input ?? s.contiguous()).ToArray();
-        return Compute(layer, inputs, gradients).MoveToOuterDisposeScope();
+        var inputs = sources.Select((s, i) => shared[i]?.Input ?? s.contiguous()).ToArray();
+        return Compute(layer, inputs, [.. shared.Select(g => g?.Accumulator)]).MoveToOuterDisposeScope();
     }
 
     /// <summary>Whether this kernel computes layers like <paramref name="layer"/>.</summary>
@@ -43,7 +43,7 @@ internal abstract class NativeLayerKernel : ILayerKernel
     /// The layer's log-sum-exp output (F, B, K_out) from its contiguous float32 CPU sources; the backward pass adds each
     /// source's gradient into <paramref name="gradients"/>' buffer (null: the source takes no gradient).
     /// </summary>
-    private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients);
+    private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients);
 }
 
 /// <summary>
@@ -70,13 +70,13 @@ internal static class NativeAutograd
     public static Tensor[] Sources(object[] arguments) => [.. arguments.Skip(2).Cast<Tensor>()];
 
     /// <summary>
-    /// The node's gradients: the weights' (null when they are not trained), none for the shape, and none for the
-    /// sources, whose gradients went into their <see cref="SourceGradient"/> buffers.
+    /// The node's gradients: the weights' (null when they are not trained), none for the shape, and for each source
+    /// none if its gradient went into its shared <see cref="GradientAccumulator"/>, else its own buffer.
     /// </summary>
-    public static List<Tensor> Gradients(Tensor? weights, int sources)
+    public static List<Tensor> Gradients(Tensor? weights, GradientAccumulator?[] accumulators, Tensor[] buffers)
     {
-        var result = new List<Tensor>(sources + 2) { weights!, null! };
-        result.AddRange(Enumerable.Repeat<Tensor>(null!, sources));
+        var result = new List<Tensor>(buffers.Length + 2) { weights!, null! };
+        for (int s = 0; s < buffers.Length; s++) result.Add(accumulators[s] is null ? buffers[s] : null!);
         return result;
     }
 }
@@ -109,7 +109,7 @@ internal static class SlotBlocks
     /// The buffers the backward pass adds the sources' gradients into: each source's shared buffer, or for a source
     /// that takes no gradient a zero-filled scratch tensor (rows, B, K).
     /// </summary>
-    public static Tensor[] GradientBuffers(InnerLayer layer, SourceGradient?[] gradients, long batch, Device device) =>
+    public static Tensor[] GradientBuffers(InnerLayer layer, GradientAccumulator?[] gradients, long batch, Device device) =>
         [.. layer.Spec.Plan.SourceFolds.Select((rows, s) =>
             gradients[s]?.Buffer() ?? torch.zeros([rows, batch, layer.InputUnits], ScalarType.Float32, device))];
 

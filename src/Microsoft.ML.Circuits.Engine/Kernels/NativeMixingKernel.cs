@@ -23,7 +23,7 @@ internal sealed class NativeMixingKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is MixingLayer;
 
-    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, SourceGradient?[] gradients) =>
+    private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients) =>
         MixingFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer, gradients);
 }
 
@@ -32,9 +32,9 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
 {
     public override string Name => "CircuitsNativeMixing";
 
-    sealed record Shape(InnerLayer Layer, long Batch, SourceGradient?[] Gradients);
+    sealed record Shape(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients);
 
-    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, SourceGradient?[] gradients)
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
         var shape = new Shape(layer, sources[0].shape[1], gradients);
         if (!NativeAutograd.Records(w, sources))
@@ -83,7 +83,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
             CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
         GC.KeepAlive(layer);
         GC.KeepAlive(sources);
-        return NativeAutograd.Gradients(gw, sourceGrads.Length);   // no weight gradient for frozen weights
+        return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights
     }
 
     static Tensor Run(Tensor[] sources, Tensor w, Shape shape)

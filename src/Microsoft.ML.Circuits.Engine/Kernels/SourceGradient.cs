@@ -18,26 +18,37 @@ internal sealed class SourceGradient
 {
     static readonly ConditionalWeakTable<Tensor, SourceGradient> BySource = new();
 
-    readonly long[] shape;
-    readonly Device device;
-    Tensor? buffer;
-
     SourceGradient(Tensor source)
     {
-        shape = source.shape;
-        device = source.device;
-        Input = SourceGradientFunction.Apply(source, this);
+        Accumulator = new GradientAccumulator(source.shape, source.device);
+        Input = SourceGradientFunction.Apply(source, Accumulator);
     }
 
     /// <summary>
-    /// The output as its native readers take it: a view of <paramref name="source"/> (a contiguous copy if it is not
-    /// contiguous) behind the node that passes the shared gradient on. One per output object, so every reader of the
-    /// same output in a pass shares it. Call it in the scope the output lives in (the view is disposed with it).
+    /// The shared gradient of <paramref name="source"/>: one per output object, so every reader of the same output in
+    /// a pass shares it. Call it in the scope the output lives in (its <see cref="Input"/> is disposed with it).
     /// </summary>
     public static SourceGradient Of(Tensor source) => BySource.GetValue(source, static s => new SourceGradient(s));
 
-    /// <summary>What the readers take as their input: the same values, differentiable through the shared buffer.</summary>
+    /// <summary>
+    /// What the readers take as their input: a view of the output (a contiguous copy if it is not contiguous) behind
+    /// the node that passes the shared gradient on.
+    /// </summary>
     public Tensor Input { get; }
+
+    /// <summary>Where the readers' backward passes add their gradients.</summary>
+    public GradientAccumulator Accumulator { get; }
+}
+
+/// <summary>
+/// The buffer of a <see cref="SourceGradient"/>, kept apart from it because the autograd nodes hold it in their saved
+/// data: were it the <see cref="SourceGradient"/>, the identity node's saved data would reference the node's own output
+/// (<see cref="SourceGradient.Input"/>), a cycle that only the disposal of that output breaks. It holds no tensor but
+/// the buffer itself.
+/// </summary>
+internal sealed class GradientAccumulator(long[] shape, Device device)
+{
+    Tensor? buffer;
 
     /// <summary>The zero-initialised buffer the readers' backward passes add their gradients into (created by the first).</summary>
     public Tensor Buffer() => buffer ??= torch.zeros(shape, ScalarType.Float32, device);
@@ -59,7 +70,7 @@ internal sealed class SourceGradientFunction : autograd.SingleTensorFunction<Sou
 {
     public override string Name => "CircuitsNativeSourceGradient";
 
-    public static Tensor Apply(Tensor source, SourceGradient gradient) => apply(source, gradient);
+    public static Tensor Apply(Tensor source, GradientAccumulator gradient) => apply(source, gradient);
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
@@ -72,7 +83,7 @@ internal sealed class SourceGradientFunction : autograd.SingleTensorFunction<Sou
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var shared = ((SourceGradient)ctx.get_data("gradient")).Take();
+        var shared = ((GradientAccumulator)ctx.get_data("gradient")).Take();
         if (gradOutput is null || gradOutput.IsInvalid) return [shared!, null!];
         return [shared is null ? gradOutput : shared.add_(gradOutput), null!];
     }

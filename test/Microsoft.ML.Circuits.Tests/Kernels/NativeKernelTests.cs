@@ -129,6 +129,40 @@ public sealed class NativeKernelTests
             AssertClose(2 * once[p], twice[p], $"two backward passes, parameter {p}");
     }
 
+    [TestMethod]
+    public void APassesGraphIsFreedWithItsScopeNotLeftToTheGarbageCollector()
+    {
+        RequireNative();
+        // The shared gradients live in the pass's autograd graph (the identity nodes' and the readers' saved data).
+        // A training loop rarely triggers a garbage collection, so a graph kept alive by a managed reference (say the
+        // identity node's saved data reaching its own output) would pile up. With nothing referencing them but the
+        // released graph, the accumulators must be collectable as soon as the pass's scope is gone. (Watched fail with
+        // the identity node's output kept out of the scope and reachable from its saved data.)
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        circuit.KernelPreference = LayerKernelPreference.Native;
+        var x = TinyCircuits.RandomImages(description, 9, seed: 4);
+        var accumulators = TrainingPassAccumulators(circuit, x);
+        Assert.IsGreaterThanOrEqualTo(5, accumulators.Length, "the pass shared gradients");
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.AreEqual(0, accumulators.Count(a => a.IsAlive), "accumulators still reachable after the pass's scope was disposed");
+        circuit.zero_grad();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static WeakReference[] TrainingPassAccumulators(TensorizedCircuit circuit, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var inputs = circuit.Input.Forward(x, null, Semiring.LogSumExp);
+        var evaluation = circuit.Evaluate(inputs, Semiring.LogSumExp);
+        var read = circuit.Layers.Where(l => l.KernelName == "native").SelectMany(l => l.Spec.Sources).Distinct();
+        var accumulators = read.Select(s => new WeakReference(Microsoft.ML.Circuits.Kernels.SourceGradient.Of(evaluation.Outputs[s]).Accumulator)).ToArray();
+        evaluation.Root.sum().backward();
+        return accumulators;
+    }
+
     /// <summary>The parameters' gradients of the sum of the finite entries of one output of the plan walker.</summary>
     static Tensor[] OutputGradients(TensorizedCircuit circuit, Tensor x, LayerKernelPreference preference, int output, int backwardPasses)
     {
