@@ -26,9 +26,16 @@ internal sealed class SourceGradient
 
     /// <summary>
     /// The shared gradient of <paramref name="source"/>: one per output object, so every reader of the same output in
-    /// a pass shares it. Call it in the scope the output lives in (its <see cref="Input"/> is disposed with it).
+    /// a pass shares it. Call it in the scope the output lives in (its <see cref="Input"/> is disposed with it); a
+    /// later pass over the same object after that scope ended gets a new one.
     /// </summary>
-    public static SourceGradient Of(Tensor source) => BySource.GetValue(source, static s => new SourceGradient(s));
+    public static SourceGradient Of(Tensor source)
+    {
+        if (BySource.TryGetValue(source, out var shared) && !shared.Input.IsInvalid) return shared;
+        shared = new SourceGradient(source);
+        BySource.AddOrUpdate(source, shared);
+        return shared;
+    }
 
     /// <summary>
     /// What the readers take as their input: a view of the output (a contiguous copy if it is not contiguous) behind

@@ -151,6 +151,34 @@ public sealed class NativeKernelTests
         circuit.zero_grad();
     }
 
+    [TestMethod]
+    public void ALayerCalledAgainOnTheSameSourcesAfterTheirFirstPassesScopeEndedStillDifferentiates()
+    {
+        RequireNative();
+        // The shared gradient of a source is kept per source object; its identity view lives in the scope of the first
+        // pass that read it. A later pass over the same source objects (InnerLayer.Forward is public) must not
+        // find that view disposed.
+        var (circuit, layer) = LayerCase(LayerKind.CP, mixing: false);
+        using var _ = circuit;
+        circuit.KernelPreference = LayerKernelPreference.Native;
+        using var generator = new Generator(7);
+        var sources = Split(layer, RandomSourceValues(layer, 5, wholeRow: false, generator)).Select(s => s.requires_grad_(true)).ToArray();
+        Tensor[] Gradients()
+        {
+            using var scope = NewDisposeScope();
+            var y = layer.Forward(sources, Semiring.LogSumExp);
+            y.masked_fill(y.isfinite().logical_not(), 0.0).sum().backward();
+            var result = sources.Select(s => s.grad!.clone().MoveToOuterDisposeScope()).ToArray();
+            foreach (var s in sources) s.grad!.zero_();
+            return result;
+        }
+        var first = Gradients();
+        var second = Gradients();
+        for (int s = 0; s < sources.Length; s++)
+            AssertClose(first[s], second[s], $"source {s}'s gradient, second pass");
+        Assert.IsTrue(first.Any(g => g.abs().sum().item<float>() > 0), "the sources received gradients");
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     static WeakReference[] TrainingPassAccumulators(TensorizedCircuit circuit, Tensor x)
     {
