@@ -7,8 +7,8 @@ namespace Microsoft.ML.Circuits.Kernels;
 /// <summary>
 /// One gradient buffer for a layer output that several native kernels read. A layer output of a QG or PD circuit is
 /// read by up to six layers, each reading some of its rows; if every reader returned its own zero-filled gradient of
-/// the whole output, autograd would fill and add one full-size tensor per reader (measured: a fill and an add over
-/// 84 MB per QG-CP K=16 training step, 15 % of the step). Instead the native readers take the output through a
+/// the whole output, autograd would fill and add one full-size tensor per reader (at QG-CP K=16: 84 MB zero-filled
+/// per training step, and fills and adds 15 % of the step's profile). Instead the native readers take the output through a
 /// <see cref="SourceGradientFunction"/> node, write their slots' gradients into this one buffer, and return none;
 /// that node's backward pass — which autograd runs only after all of its readers' — hands the buffer on as the
 /// output's gradient. Readers whose backward pass does not run (they do not lead to what is differentiated) simply
