@@ -115,6 +115,7 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
             if (!Enum.IsDefined(value))
                 throw new ArgumentOutOfRangeException(nameof(value), value, "Expected Auto, Managed or Native.");
             foreach (var layer in layers) layer.SelectKernel(value, Device);
+            Input.SelectKernel(value, Device);
             kernelPreference = value;
         }
     }

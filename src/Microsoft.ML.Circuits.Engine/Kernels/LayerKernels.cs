@@ -38,6 +38,24 @@ internal static class LayerKernels
         : auto ? NativeCpKernel.Auto : NativeCpKernel.Instance;
 
     /// <summary>
+    /// The native gather of the categorical input layer, or null for the managed one: by the same rules as
+    /// <see cref="Select"/> (CPU only).
+    /// </summary>
+    public static NativeInputKernel? SelectInput(Device device, LayerKernelPreference preference)
+    {
+        switch (preference)
+        {
+            case LayerKernelPreference.Native:
+                CircuitsNative.EnsureAvailable();
+                return device.type == DeviceType.CPU ? NativeInputKernel.Instance : null;
+            case LayerKernelPreference.Auto:
+                return device.type == DeviceType.CPU && CircuitsNative.Unavailable is null ? NativeInputKernel.Auto : null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
     /// The kernel of a layer. <see cref="LayerKernelPreference.Native"/>: the native one where it applies (an error if
     /// the library is missing). <see cref="LayerKernelPreference.Auto"/>: the native one where it applies and the
     /// library loaded — it measures faster than the managed kernels on either path in <c>bench --compare-kernels</c>

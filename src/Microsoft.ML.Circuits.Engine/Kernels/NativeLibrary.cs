@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 4;
+    const int AbiVersion = 5;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -80,24 +80,38 @@ internal static class CircuitsNative
     public static extern int circuits_mixing_backward_input(IntPtr[] rows, IntPtr[] grads, long batch, long k, IntPtr mask, IntPtr w,
         long folds, long arity, IntPtr y, IntPtr g, long batchBegin, long batchEnd);
 
+    [DllImport(Library)]
+    public static extern int circuits_input_forward(IntPtr table, IntPtr x, long batch, long variables, long channels, long categories,
+        long replicas, long units, IntPtr y, long begin, long end);
+
+    [DllImport(Library)]
+    public static extern int circuits_input_backward(IntPtr g, IntPtr x, long batch, long variables, long channels, long categories,
+        long replicas, long units, IntPtr gt, long begin, long end);
+
     /// <summary>The address of a tensor's first element (any device); zero for no tensor.</summary>
     public static IntPtr DataPointer(TorchSharp.torch.Tensor? tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);
 
     [DllImport("LibTorchSharp")]
     static extern IntPtr THSTensor_data(IntPtr handle);
 
-    /// <summary>Runs <paramref name="body"/> over [0, count) split into at most the intra-op thread count of ranges; throws if a call failed.</summary>
-    public static void ForRanges(long count, Func<long, long, int> body)
+    /// <summary>
+    /// Runs <paramref name="body"/> over [0, count) split into at most the intra-op thread count of ranges. A call that
+    /// fails returns a nonzero code: <paramref name="failure"/> may turn it into the exception to throw; otherwise (and
+    /// for −1, arguments the kernel rejected) it is a bug in the engine's call.
+    /// </summary>
+    public static void ForRanges(long count, Func<long, long, int> body, Func<int, Exception?>? failure = null)
     {
         int parts = (int)Math.Max(1, Math.Min(count, TorchSharp.torch.get_num_threads()));
-        int failures = 0;
-        if (parts == 1) failures = body(0, count) == 0 ? 0 : 1;
+        int code = 0;
+        if (parts == 1) code = body(0, count);
         else
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
             {
                 long begin = count * p / parts, end = count * (p + 1) / parts;
-                if (begin < end && body(begin, end) != 0) Interlocked.Increment(ref failures);
+                int result = begin < end ? body(begin, end) : 0;
+                if (result != 0) Interlocked.CompareExchange(ref code, result, 0);
             });
-        if (failures != 0) throw new InvalidOperationException("A native kernel rejected its arguments (a bug in the engine's call).");
+        if (code == 0) return;
+        throw failure?.Invoke(code) ?? new InvalidOperationException($"A native kernel rejected its arguments (code {code}: a bug in the engine's call).");
     }
 }

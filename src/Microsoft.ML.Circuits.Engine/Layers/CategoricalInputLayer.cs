@@ -24,7 +24,16 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         using var offsets = torch.arange(0L, (long)Variables * Channels, dtype: ScalarType.Int64).mul_(Categories).view(Variables, Channels, 1);
         RowOffsets = offsets.to(device);
         register_buffer("row_offsets", RowOffsets, persistent: false);
+        nativeKernel = Kernels.LayerKernels.SelectInput(device, Kernels.LayerKernels.DefaultPreference);
     }
+
+    Kernels.NativeInputKernel? nativeKernel;
+
+    /// <summary>Which kernel gathers the pixels' log-probabilities: "native" or "managed" (see <see cref="Kernels.LayerKernels.SelectInput"/>).</summary>
+    internal string KernelName => nativeKernel is null ? "managed" : "native";
+
+    internal void SelectKernel(LayerKernelPreference preference, Device device) =>
+        nativeKernel = Kernels.LayerKernels.SelectInput(device, preference);
 
     /// <summary>Every parameter and buffer is registered explicitly (non-persistent buffers stay out of the state).</summary>
     protected override void RegisterComponents() { }
@@ -72,6 +81,8 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         long batch = x.shape[0];
         var logProbs = logProbabilities ?? LogProbabilities();
+        if (missing is null && nativeKernel is { } native && native.Computes(semiring, logProbs, x))
+            return Kernels.NativeInputKernel.Forward(this, logProbs, x).MoveToOuterDisposeScope();
         // Row of (variable d, channel c, value v) in the flattened log-probabilities: (d·C + c)·N + v.
         var rows = x.permute(1, 2, 0).Plus(RowOffsets).reshape(-1);
         var table = logProbs.view((long)Variables * Channels * Categories, (long)Replicas * Units);

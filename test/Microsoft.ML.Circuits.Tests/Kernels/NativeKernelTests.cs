@@ -130,6 +130,56 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(RegionGraphKind.QuadGraph, 1)]
+    [DataRow(RegionGraphKind.QuadGraph, 3)]
+    [DataRow(RegionGraphKind.RandomBinaryTree, 2)]   // two channels, and two replicas of every variable
+    public void TheNativeInputGatherAgreesWithTheManagedOneOnValuesAndTheTablesGradient(RegionGraphKind graph, int channels)
+    {
+        RequireNative();
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 3, channels, 6, units: 5);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var x = TinyCircuits.RandomImages(description, 11, seed: 4);
+        using var generator = new Generator(9);
+        (Tensor Values, Tensor Gradient) Gather(LayerKernelPreference preference)
+        {
+            circuit.KernelPreference = preference;
+            Assert.AreEqual(preference == LayerKernelPreference.Native ? "native" : "managed", circuit.Input.KernelName);
+            circuit.zero_grad();
+            using var scope = NewDisposeScope();
+            var y = circuit.Input.Forward(x, null, Semiring.LogSumExp);
+            using var weights = torch.linspace(-1, 2, y.NumberOfElements).view(y.shape);
+            (y * weights).sum().backward();
+            return (y.detach().clone().MoveToOuterDisposeScope(), circuit.Input.Logits.grad!.clone().MoveToOuterDisposeScope());
+        }
+        var managed = Gather(LayerKernelPreference.Managed);
+        var native = Gather(LayerKernelPreference.Native);
+        Assert.AreEqual(circuit.Input.Replicas > 1 ? 2 : 1, circuit.Input.Replicas);
+        if (channels == 1)
+            Assert.IsTrue(managed.Values.eq(native.Values).all().item<bool>(), "one channel: the same floats, copied");
+        AssertClose(managed.Values, native.Values, "log p(x) per unit");
+        AssertClose(managed.Gradient, native.Gradient, "the logits' gradient");
+        circuit.zero_grad();
+    }
+
+    [TestMethod]
+    public void ThePixelsOfANativeGatherAreCheckedAgainstTheCategories()
+    {
+        RequireNative();
+        // The unchecked evaluation (training, after its dataset was validated) reaches the gather without a range
+        // check of its own; the native kernel indexes memory with the values, so it checks them.
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 3, 3, 1, 6, units: 3);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        circuit.KernelPreference = LayerKernelPreference.Native;
+        foreach (long bad in new long[] { 6, -1 })
+        {
+            var x = TinyCircuits.RandomImages(description, 4, seed: 4);
+            x[2, 5, 0] = torch.tensor(bad);
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => circuit.Input.Forward(x, null, Semiring.LogSumExp));
+            StringAssert.Contains(e.Message, "outside 0..5");
+        }
+    }
+
+    [TestMethod]
     public void APassesGraphIsFreedWithItsScopeNotLeftToTheGarbageCollector()
     {
         RequireNative();

@@ -1,0 +1,99 @@
+using Microsoft.ML.Circuits.Layers;
+using Microsoft.ML.Circuits.Semirings;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Kernels;
+
+/// <summary>
+/// The native gather of the categorical input layer on the CPU (src/Circuits.Native/input_kernels.cpp): each pixel's
+/// log-probabilities read from the layer's table and summed over its channels, written in the layer's output layout;
+/// its backward pass adds the output's gradient into the table's gradient, variable by variable. The managed path
+/// (an <c>index_select</c> whose backward is a sorted scatter-add) stays the reference. Pixels with missing values
+/// always take the managed path.
+/// </summary>
+internal sealed class NativeInputKernel
+{
+    NativeInputKernel(bool computesReference) => this.computesReference = computesReference;
+
+    readonly bool computesReference;
+
+    /// <summary>The kernel of <see cref="LayerKernelPreference.Native"/>: every pass, the scoring reference included.</summary>
+    public static NativeInputKernel Instance { get; } = new(computesReference: true);
+
+    /// <summary>
+    /// The kernel of <see cref="LayerKernelPreference.Auto"/>: every pass but <see cref="Semiring.Scoring"/>'s, whose
+    /// results must stay those of the managed path bit for bit (with several channels the sum's order may differ).
+    /// </summary>
+    public static NativeInputKernel Auto { get; } = new(computesReference: false);
+
+    /// <summary>Whether this kernel computes the layer's output for a pass over <paramref name="semiring"/> on these tensors.</summary>
+    public bool Computes(Semiring semiring, Tensor logProbabilities, Tensor x) =>
+        (computesReference || semiring is not LogSumExpSemiring { IsReference: true })
+        && logProbabilities.device_type == DeviceType.CPU && logProbabilities.dtype == ScalarType.Float32
+        && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Int64;
+
+    /// <summary>log p(x) (D·P, B, K) from the layer's log-probabilities (D, C, N, P, K) and pixels x (B, D, C).</summary>
+    public static Tensor Forward(CategoricalInputLayer layer, Tensor logProbabilities, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var table = logProbabilities.contiguous();
+        var pixels = x.contiguous();
+        var shape = new InputFunction.Shape(layer);
+        var y = torch.is_grad_enabled() && table.requires_grad
+            ? InputFunction.apply(table, pixels, shape)
+            : InputFunction.Run(table, pixels, shape);
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The input layer's gather as one autograd node: arguments the log-probabilities, the pixels and the shape.</summary>
+internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunction>
+{
+    public override string Name => "CircuitsNativeInput";
+
+    public sealed record Shape(CategoricalInputLayer Layer);
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var table = (Tensor)vars[0];
+        var x = (Tensor)vars[1];
+        var shape = (Shape)vars[2];
+        // The backward pass reads only the pixels (and the table's shape).
+        ctx.save_for_backward([x]);
+        ctx.save_data("shape", shape);
+        return Run(table, x, shape);
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var x = ctx.get_saved_variables()[0];
+        var layer = ((Shape)ctx.get_data("shape")).Layer;
+        using var g = gradOutput.contiguous();
+        var gt = torch.zeros([layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units], ScalarType.Float32, g.device);
+        IntPtr pg = CircuitsNative.DataPointer(g), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt);
+        long batch = x.shape[0];
+        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_backward(pg, px, batch, layer.Variables,
+            layer.Channels, layer.Categories, layer.Replicas, layer.Units, pgt, begin, end), failure => PixelError(failure, layer));
+        GC.KeepAlive(x);
+        return [gt, null!, null!];
+    }
+
+    /// <summary>The forward pass: (D·P, B, K), row d·P + p.</summary>
+    public static Tensor Run(Tensor table, Tensor x, Shape shape)
+    {
+        var layer = shape.Layer;
+        long batch = x.shape[0];
+        var y = torch.empty([(long)layer.Variables * layer.Replicas, batch, layer.Units], ScalarType.Float32, table.device);
+        IntPtr pt = CircuitsNative.DataPointer(table), px = CircuitsNative.DataPointer(x), py = CircuitsNative.DataPointer(y);
+        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_forward(pt, px, batch, layer.Variables,
+            layer.Channels, layer.Categories, layer.Replicas, layer.Units, py, begin, end), failure => PixelError(failure, layer));
+        GC.KeepAlive(table);
+        GC.KeepAlive(x);
+        return y;
+    }
+
+    static Exception? PixelError(int code, CategoricalInputLayer layer) => code == -2
+        ? new ArgumentOutOfRangeException("x", $"A pixel value is outside 0..{layer.Categories - 1}, the categories of this circuit's input layer.")
+        : null;
+}
