@@ -17,15 +17,17 @@
 
 namespace {
 
-/// Whether every value of the variables [begin, end) is a category: the kernels index the table with them.
-bool ValuesInRange(const int64_t* x, int64_t batch, int64_t variables, int64_t channels, int64_t categories,
-                   int64_t begin, int64_t end) {
+/// 0 when the arguments describe the variables [begin, end) of a layer and every value of theirs is a category (the
+/// kernels index the table with them); −1 for bad arguments, −2 for a value outside [0, N).
+int32_t Check(const int64_t* x, int64_t batch, int64_t variables, int64_t channels, int64_t categories, int64_t replicas,
+              int64_t units, int64_t begin, int64_t end) {
+    if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || replicas <= 0 || units <= 0) return -1;
     for (int64_t b = 0; b < batch; b++) {
         const int64_t* row = x + (b * variables + begin) * channels;
         for (int64_t i = 0; i < (end - begin) * channels; i++)
-            if (row[i] < 0 || row[i] >= categories) return false;
+            if (row[i] < 0 || row[i] >= categories) return -2;
     }
-    return true;
+    return 0;
 }
 
 }  // namespace
@@ -36,8 +38,7 @@ extern "C" {
 CIRCUITS_EXPORT
 int32_t circuits_input_forward(const float* table, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
                                int64_t categories, int64_t replicas, int64_t units, float* y, int64_t begin, int64_t end) {
-    if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || replicas <= 0 || units <= 0) return -1;
-    if (!ValuesInRange(x, batch, variables, channels, categories, begin, end)) return -2;
+    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
     int64_t width = replicas * units;
     for (int64_t d = begin; d < end; d++) {
         for (int64_t b = 0; b < batch; b++) {
@@ -62,8 +63,7 @@ CIRCUITS_EXPORT
 int32_t circuits_input_backward(const float* g, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
                                 int64_t categories, int64_t replicas, int64_t units, float* gt, int64_t begin,
                                 int64_t end) {
-    if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || replicas <= 0 || units <= 0) return -1;
-    if (!ValuesInRange(x, batch, variables, channels, categories, begin, end)) return -2;
+    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
     int64_t width = replicas * units;
     for (int64_t d = begin; d < end; d++) {
         for (int64_t b = 0; b < batch; b++) {
