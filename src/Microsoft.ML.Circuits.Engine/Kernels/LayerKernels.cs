@@ -38,41 +38,38 @@ internal static class LayerKernels
         : auto ? NativeCpKernel.Auto : NativeCpKernel.Instance;
 
     /// <summary>
-    /// The native gather of the categorical input layer, or null for the managed one: by the same rules as
-    /// <see cref="Select"/> (CPU only).
-    /// </summary>
-    public static NativeInputKernel? SelectInput(Device device, LayerKernelPreference preference)
-    {
-        switch (preference)
-        {
-            case LayerKernelPreference.Native:
-                CircuitsNative.EnsureAvailable();
-                return device.type == DeviceType.CPU ? NativeInputKernel.Instance : null;
-            case LayerKernelPreference.Auto:
-                return device.type == DeviceType.CPU && CircuitsNative.Unavailable is null ? NativeInputKernel.Auto : null;
-            default:
-                return null;
-        }
-    }
-
-    /// <summary>
     /// The kernel of a layer. <see cref="LayerKernelPreference.Native"/>: the native one where it applies (an error if
     /// the library is missing). <see cref="LayerKernelPreference.Auto"/>: the native one where it applies and the
     /// library loaded — it measures faster than the managed kernels on either path in <c>bench --compare-kernels</c>
     /// (docs/benchmarks.md, "Native kernels") — except for <see cref="Semiring.Scoring"/>'s passes, which stay on the
     /// managed kernel so saved models score bit for bit as before. The managed one otherwise.
     /// </summary>
-    public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference)
+    public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference) =>
+        Choose(NativeServes(kind, device), preference) is { } auto ? Native(kind, auto) : ManagedLayerKernel.Instance;
+
+    /// <summary>
+    /// The native gather of the categorical input layer, or null for the managed one: by the same rules as
+    /// <see cref="Select"/> (CPU only).
+    /// </summary>
+    public static NativeInputKernel? SelectInput(Device device, LayerKernelPreference preference) =>
+        Choose(device.type == DeviceType.CPU, preference) is { } auto ? auto ? NativeInputKernel.Auto : NativeInputKernel.Instance : null;
+
+    /// <summary>
+    /// The rule both choices share: null for the managed kernel, else whether the native one is <c>Auto</c>'s instance
+    /// (which leaves the scoring reference to the managed kernel). <paramref name="applies"/>: a native kernel exists
+    /// for the layer on its device.
+    /// </summary>
+    static bool? Choose(bool applies, LayerKernelPreference preference)
     {
         switch (preference)
         {
             case LayerKernelPreference.Native:
                 CircuitsNative.EnsureAvailable();
-                return NativeServes(kind, device) ? Native(kind, auto: false) : ManagedLayerKernel.Instance;
+                return applies ? false : null;
             case LayerKernelPreference.Auto:
-                return NativeServes(kind, device) && CircuitsNative.Unavailable is null ? Native(kind, auto: true) : ManagedLayerKernel.Instance;
+                return applies && CircuitsNative.Unavailable is null ? true : null;
             default:
-                return ManagedLayerKernel.Instance;
+                return null;
         }
     }
 }
