@@ -11,7 +11,7 @@ internal sealed class DeviceOptions
     public Option<int?> Threads { get; } = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)" };
     public Option<string?> Kernel { get; } = new("--kernel")
     {
-        Description = "Layer kernels: auto | managed | native (native: the fused C++ kernels of src/Circuits.Native for CP, CP-S, CP-XS and mixing layers on the CPU; auto: native where the library is available, managed for the scores of saved models; default: CIRCUITS_KERNEL, else auto)",
+        Description = "Layer kernels: auto | managed | native (native: the fused C++ kernels of src/Circuits.Native for CP, CP-S, CP-XS, Tucker and mixing layers on the CPU; auto: native where the library is available, managed for the scores of saved models; default: CIRCUITS_KERNEL, else auto)",
     };
 
     public void AddTo(Command command)

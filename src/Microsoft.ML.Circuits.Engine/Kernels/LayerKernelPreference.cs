@@ -3,13 +3,13 @@ namespace Microsoft.ML.Circuits;
 /// <summary>
 /// Which kernel computes a circuit's layers (<see cref="TensorizedCircuit.KernelPreference"/>). The managed kernel
 /// (TorchSharp operations) computes every layer on every device and is the reference; the native kernel
-/// (libCircuitsNative.so, built from src/Circuits.Native) fuses the CP family (CP, CP-S, CP-XS) on the CPU under
-/// log-sum-exp and hands everything else to the managed kernel.
+/// (libCircuitsNative.so, built from src/Circuits.Native) fuses the CP family (CP, CP-S, CP-XS), Tucker and mixing
+/// layers and the input layer's gather on the CPU under log-sum-exp and hands everything else to the managed kernel.
 /// </summary>
 public enum LayerKernelPreference
 {
     /// <summary>
-    /// The kernel measured fastest where it applies: the native kernel for the CP family on the CPU when the native
+    /// The kernel measured fastest where it applies: the native kernel on the CPU when the native
     /// library is available (it beats the managed kernels in <c>bench --compare-kernels</c>), the managed kernel
     /// elsewhere. The scores that are saved or compared across versions (the ML.NET transformers, evaluation) stay on
     /// the managed kernel so they are bit for bit those of earlier versions.

@@ -7,8 +7,8 @@ namespace Microsoft.ML.Circuits.Kernels;
 
 /// <summary>
 /// The one place that decides which kernel computes a layer of a given kind on a given device: the fused native
-/// kernel (src/Circuits.Native) for the CP family on the CPU when the preference allows it and the library loaded,
-/// the managed TorchSharp kernel otherwise. The preference of a new circuit comes from the environment variable
+/// kernel (src/Circuits.Native) for the CP-family, Tucker and mixing layers on the CPU when the preference allows it
+/// and the library loaded, the managed TorchSharp kernel otherwise. The preference of a new circuit comes from the environment variable
 /// <c>CIRCUITS_KERNEL</c> (<c>auto</c>, <c>managed</c>, <c>native</c>; default <c>auto</c>).
 /// </summary>
 internal static class LayerKernels
@@ -31,11 +31,15 @@ internal static class LayerKernels
 
     /// <summary>Whether a native kernel computes layers of <paramref name="kind"/> on <paramref name="device"/>.</summary>
     public static bool NativeServes(LayerSpecKind kind, Device device) =>
-        kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS or LayerSpecKind.Mixing && device.type == DeviceType.CPU;
+        kind is LayerSpecKind.CP or LayerSpecKind.CPXS or LayerSpecKind.CPS or LayerSpecKind.Tucker or LayerSpecKind.Mixing
+        && device.type == DeviceType.CPU;
 
-    static ILayerKernel Native(LayerSpecKind kind, bool auto) => kind == LayerSpecKind.Mixing
-        ? auto ? NativeMixingKernel.Auto : NativeMixingKernel.Instance
-        : auto ? NativeCpKernel.Auto : NativeCpKernel.Instance;
+    static ILayerKernel Native(LayerSpecKind kind, bool auto) => kind switch
+    {
+        LayerSpecKind.Mixing => auto ? NativeMixingKernel.Auto : NativeMixingKernel.Instance,
+        LayerSpecKind.Tucker => auto ? NativeTuckerKernel.Auto : NativeTuckerKernel.Instance,
+        _ => auto ? NativeCpKernel.Auto : NativeCpKernel.Instance,
+    };
 
     /// <summary>
     /// The kernel of a layer. <see cref="LayerKernelPreference.Native"/>: the native one where it applies (an error if

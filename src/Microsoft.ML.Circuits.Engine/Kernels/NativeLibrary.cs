@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 5;
+    const int AbiVersion = 6;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -67,6 +67,18 @@ internal static class CircuitsNative
     [DllImport(Library)]
     public static extern int circuits_cp_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold, long wSlot,
         long folds, long arity, long o, IntPtr e, IntPtr t, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_tucker_forward(IntPtr[] rows, long batch, long k, IntPtr w, long folds, long o,
+        IntPtr y, IntPtr z, IntPtr e, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_tucker_backward(long batch, long k, IntPtr w, long folds, long o, IntPtr g, IntPtr z, IntPtr e,
+        IntPtr gw, IntPtr ge, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_add_slot_gradients(IntPtr[] grads, IntPtr ge, long slots, long batch, long k,
+        long batchBegin, long batchEnd);
 
     [DllImport(Library)]
     public static extern int circuits_mixing_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds, long arity,

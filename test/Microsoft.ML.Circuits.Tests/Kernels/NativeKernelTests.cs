@@ -8,9 +8,10 @@ namespace Microsoft.ML.Circuits.Tests.Kernels;
 
 /// <summary>
 /// The fused native kernels (src/Circuits.Native) against the managed reference: forward values and gradients agree
-/// to float32 rounding on every region graph × CP-family layer × reparameterisation (and, for the mixing kernel, on the
-/// Tucker and uncollapsed CP circuits whose mixing layers it computes), with trained and frozen mixing weights, on
-/// padded folds and on inputs holding −∞; NaN inputs give NaN outputs. Without the native library these tests are inconclusive — except in CI, which sets
+/// to float32 rounding on every region graph × CP-family layer × reparameterisation, on Tucker circuits (every region
+/// graph with binary partitions), and for the mixing kernel on the uncollapsed CP circuits whose mixing layers it
+/// computes, with trained and frozen mixing weights, on padded folds and on inputs holding −∞; NaN inputs give NaN
+/// outputs. Without the native library these tests are inconclusive — except in CI, which sets
 /// CIRCUITS_REQUIRE_NATIVE=1 (.ci/run installs cmake and g++), where a missing library fails them.
 /// </summary>
 [TestClass]
@@ -30,11 +31,14 @@ public sealed class NativeKernelTests
             foreach (var layer in new[] { LayerKind.CP, LayerKind.CPS, LayerKind.CPXS })
                 foreach (var reparameterization in Enum.GetValues<Reparameterization>())
                     yield return [graph, layer, reparameterization];
-        // Layers without a native kernel, in region graphs with mixing layers (which the native kernel computes).
+        // Tucker needs binary partitions: every region graph but the quad tree's four-way splits.
+        foreach (var graph in new[] { RegionGraphKind.QuadGraph, RegionGraphKind.PoonDomingos, RegionGraphKind.RandomBinaryTree })
+            foreach (var reparameterization in Enum.GetValues<Reparameterization>())
+                yield return [graph, LayerKind.Tucker, reparameterization];
+        // A layer without a native kernel, in region graphs with mixing layers (which the native kernel computes).
         foreach (var graph in new[] { RegionGraphKind.QuadGraph, RegionGraphKind.PoonDomingos })
-            foreach (var layer in new[] { LayerKind.Tucker, LayerKind.UncollapsedCP })
-                foreach (var reparameterization in Enum.GetValues<Reparameterization>())
-                    yield return [graph, layer, reparameterization];
+            foreach (var reparameterization in Enum.GetValues<Reparameterization>())
+                yield return [graph, LayerKind.UncollapsedCP, reparameterization];
     }
 
     [TestMethod]
@@ -48,9 +52,10 @@ public sealed class NativeKernelTests
             circuit.KernelPreference = LayerKernelPreference.Native;
             Assert.IsTrue(circuit.Layers.Any(l => l.KernelName == "native"), $"{args[0]} {args[1]}: some layer runs natively");
             foreach (var layer in circuit.Layers)
-                Assert.AreEqual(layer is CpLayer or SharedCpLayer or MixingLayer, layer.KernelName == "native", $"{args[0]} {args[1]} layer {layer.Spec.Index}");
+                Assert.AreEqual(layer is CpLayer or SharedCpLayer or TuckerLayer or MixingLayer, layer.KernelName == "native", $"{args[0]} {args[1]} layer {layer.Spec.Index}");
         }
-        Assert.IsTrue(Cases().Any(args => args[1] is LayerKind.Tucker), "Tucker circuits are among the cases (their mixing layers)");
+        Assert.IsTrue(Cases().Any(args => args[1] is LayerKind.Tucker), "Tucker circuits are among the cases");
+        Assert.IsTrue(Cases().Any(args => args[1] is LayerKind.UncollapsedCP), "uncollapsed CP circuits are among the cases (their mixing layers)");
     }
 
     [TestMethod]
@@ -102,15 +107,17 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
-    [DataRow(RegionGraphKind.QuadGraph)]
-    [DataRow(RegionGraphKind.PoonDomingos)]
-    public void AnOutputReadBySeveralNativeLayersGetsExactlyTheGradientOfTheReadersThatLeadToWhatIsDifferentiated(RegionGraphKind graph)
+    [DataRow(RegionGraphKind.QuadGraph, LayerKind.CP)]
+    [DataRow(RegionGraphKind.PoonDomingos, LayerKind.CP)]
+    [DataRow(RegionGraphKind.QuadGraph, LayerKind.Tucker)]
+    [DataRow(RegionGraphKind.PoonDomingos, LayerKind.Tucker)]
+    public void AnOutputReadBySeveralNativeLayersGetsExactlyTheGradientOfTheReadersThatLeadToWhatIsDifferentiated(RegionGraphKind graph, LayerKind kind)
     {
         RequireNative();
         // The native readers of an output add their gradients into one shared buffer, passed on by one node after all
         // of them. Differentiating each layer's output in turn (not only the root) leaves some readers of a shared
         // output off the path: they must add nothing. A second backward pass over a retained graph must add again.
-        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        var description = TinyCircuits.Tiny(graph, kind, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
         using var circuit = new TensorizedCircuit(description, seed: 3);
         var readers = circuit.Layers.SelectMany(l => l.Spec.Sources).GroupBy(s => s).Max(g => g.Count());
         Assert.IsTrue(readers >= 3, $"some output is read by several layers (at most {readers})");
@@ -260,6 +267,25 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(21, 80)]   // K² = 441: blocks of 37 images (3 blocks, the last partial), K not a multiple of 8
+    [DataRow(8, 300)]   // K² = 64: blocks of 256 images (2 blocks)
+    public void TheTuckerKernelAgreesAcrossBlocksOfImages(int units, int images)
+    {
+        RequireNative();
+        // The native Tucker kernel builds the outer product about 64 KB of images at a time and adds the core tensors'
+        // gradient over the blocks: a batch larger than one block, and a K with a scalar tail, must change nothing.
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.Tucker, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var x = TinyCircuits.RandomImages(description, images, seed: 4);
+        var managed = Pass(circuit, x, LayerKernelPreference.Managed);
+        var native = Pass(circuit, x, LayerKernelPreference.Native);
+        Assert.IsTrue(circuit.Layers.OfType<TuckerLayer>().All(l => l.KernelName == "native"));
+        AssertClose(managed.LogCircuit, native.LogCircuit, "log c(x)", floor: 1);
+        for (int p = 0; p < managed.DataGradients.Length; p++)
+            AssertClose(managed.DataGradients[p], native.DataGradients[p], $"∂ mean log c(x) / ∂ parameter {p}");
+    }
+
+    [TestMethod]
     public void PaddedFoldsAreCoveredByTheCases()
     {
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadTree, LayerKind.CP, 5, 5, 1, 7, units: 5);
@@ -313,17 +339,18 @@ public sealed class NativeKernelTests
     static Tensor[] Split(InnerLayer layer, Tensor values) =>
         [.. values.split([.. layer.Spec.Plan.SourceFolds.Select(f => (long)f)], 0)];
 
-    /// <summary>A small QG circuit with trained mixing weights, and its first CP-family layer (or first mixing layer).</summary>
+    /// <summary>A small QG circuit with trained mixing weights, and its first CP-family or Tucker layer (or first mixing layer).</summary>
     static (TensorizedCircuit Circuit, InnerLayer Layer) LayerCase(LayerKind kind, bool mixing)
     {
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 4, 4, 1, 5, units: 6, freeze: MixingFreeze.None);
         var circuit = new TensorizedCircuit(description, seed: 5);
-        return (circuit, circuit.Layers.First(l => mixing ? l is MixingLayer : l is CpLayer or SharedCpLayer));
+        return (circuit, circuit.Layers.First(l => mixing ? l is MixingLayer : l is CpLayer or SharedCpLayer or TuckerLayer));
     }
 
     [TestMethod]
     [DataRow(LayerKind.CP, false)]
     [DataRow(LayerKind.CPXS, false)]
+    [DataRow(LayerKind.Tucker, false)]
     [DataRow(LayerKind.CP, true)]
     public void NegativeInfinityInputsAgreeAndAWhollyImpossibleSlotHasNoGradient(LayerKind kind, bool mixing)
     {
@@ -368,6 +395,7 @@ public sealed class NativeKernelTests
     [TestMethod]
     [DataRow(LayerKind.CP, false)]
     [DataRow(LayerKind.CPXS, false)]
+    [DataRow(LayerKind.Tucker, false)]
     [DataRow(LayerKind.CP, true)]
     public void ANaNInputGivesNaNOutputsAsTheManagedKernelDoes(LayerKind kind, bool mixing)
     {
@@ -457,10 +485,13 @@ public sealed class NativeKernelTests
         circuit.KernelPreference = LayerKernelPreference.Native;
         foreach (var layer in circuit.Layers)
             Assert.AreEqual(layer is CpLayer or MixingLayer ? "native" : "managed", layer.KernelName, $"layer {layer.Spec.Index} ({layer.Spec.Kind})");
+        using var uncollapsed = new TensorizedCircuit(TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.UncollapsedCP, 4, 4, 1, 3), seed: 1);
+        uncollapsed.KernelPreference = LayerKernelPreference.Native;
+        Assert.IsTrue(uncollapsed.Layers.OfType<UncollapsedCpLayer>().All(l => l.KernelName == "managed"), "uncollapsed CP layers have no native kernel");
+        Assert.IsTrue(uncollapsed.Layers.OfType<MixingLayer>().All(l => l.KernelName == "native"), "their mixing layers have one");
         using var tucker = new TensorizedCircuit(TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.Tucker, 4, 4, 1, 3), seed: 1);
         tucker.KernelPreference = LayerKernelPreference.Native;
-        Assert.IsTrue(tucker.Layers.OfType<TuckerLayer>().All(l => l.KernelName == "managed"), "Tucker layers have no native kernel yet");
-        Assert.IsTrue(tucker.Layers.OfType<MixingLayer>().All(l => l.KernelName == "native"), "their mixing layers have one");
+        Assert.IsTrue(tucker.Layers.OfType<TuckerLayer>().All(l => l.KernelName == "native"), "Tucker layers have a native kernel");
         circuit.KernelPreference = LayerKernelPreference.Auto;
         Assert.IsTrue(circuit.Layers.All(l => l.KernelName == (l is CpLayer or MixingLayer ? "native" : "managed")), "Auto with the library is native where it applies");
     }
