@@ -59,8 +59,7 @@ void PairGradients(const float* go, const float* l, const float* rt, int64_t k, 
             dot += g * Load(rt + j);
             Store(gr + j, Load(gr + j) + s * g);
         }
-        float sum = 0.0f;
-        for (int lane = 0; lane < 8; lane++) sum += dot[lane];
+        float sum = LaneSum(dot);
         for (; j < k; j++) {
             sum += row[j] * rt[j];
             gr[j] += l[i] * row[j];

@@ -37,6 +37,14 @@ inline float LaneMaxOrNaN(V8 v) {
     return v[0];
 }
 
+// The sum of the 8 lanes, in three shuffle-and-add steps.
+inline float LaneSum(V8 v) {
+    v += __builtin_shuffle(v, I8{4, 5, 6, 7, 0, 1, 2, 3});
+    v += __builtin_shuffle(v, I8{2, 3, 0, 1, 6, 7, 4, 5});
+    v += __builtin_shuffle(v, I8{1, 0, 3, 2, 5, 4, 7, 6});
+    return v[0];
+}
+
 // max_i x[i]: NaN if some x[i] is NaN, −∞ if all are −∞.
 inline float RowMax(const float* x, int64_t k) {
     float best = NegativeInfinity;
