@@ -80,7 +80,8 @@ internal static class BenchCommand
     }
 
     public sealed record Row(CircuitDescription Description, long Parameters, int BatchSize, string Device, string Kernel, double TrainMs,
-        double HostSyncsPerStep, double ForwardMs, double PeakGiB, string Path = "log-sum-exp", double? TrainCpuMs = null, double? ForwardCpuMs = null);
+        double HostSyncsPerStep, double ForwardMs, double PeakGiB, string Path = "log-sum-exp", double? TrainCpuMs = null, double? ForwardCpuMs = null,
+        string Optimizer = "managed");
 
     /// <summary>The semiring named by <c>--semiring</c> (null: the circuit's default sum-product path).</summary>
     static Semiring? ParseSemiring(string? name) => name?.ToLowerInvariant() switch
@@ -171,7 +172,8 @@ internal static class BenchCommand
             return [.. paths.Select((path, p) => new Row(description, circuits[p].ParameterCount.Total, batchSize, ComputeDevice.NameOf(device),
                 string.Join("+", circuits[p].Layers.Select(l => l.KernelNameFor(path)).Distinct()), Median(train[p]),
                 (trainingSteps[p].HostSyncs - syncsBefore[p]) / (double)steps, Median(forward[p]), peak, path.Name,
-                trainCpu[p].Count == steps ? Median(trainCpu[p]) : null, forwardCpu[p].Count == steps ? Median(forwardCpu[p]) : null))];
+                trainCpu[p].Count == steps ? Median(trainCpu[p]) : null, forwardCpu[p].Count == steps ? Median(forwardCpu[p]) : null,
+                trainingSteps[p].OptimizerName))];
         }
         finally
         {
@@ -193,6 +195,9 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine($"process tuning: {ProcessTuning.Applied}");
+        // The Adam of the training step follows the kernel preference: one native pass per parameter, or TorchSharp's.
+        var optimizers = rows.Select(r => $"{r.Kernel} kernels: {(r.Optimizer == "native" ? "Adam native (one pass per parameter)" : "Adam managed (TorchSharp)")}").Distinct();
+        output.WriteLine($"optimizer: {string.Join("; ", optimizers)}");
         output.WriteLine("| region graph | layer | K | parameters | batch | device | kernel | path | train ms/step | host syncs/step | train images/s | forward ms | peak GiB (process) |");
         output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)

@@ -59,7 +59,14 @@ internal static class LayerKernels
         Choose(device.type == DeviceType.CPU, preference) is { } auto ? auto ? NativeInputKernel.Auto : NativeInputKernel.Instance : null;
 
     /// <summary>
-    /// The rule both choices share: null for the managed kernel, else whether the native one is <c>Auto</c>'s instance
+    /// Whether training updates the weights with the native one-pass Adam (<see cref="Training.FusedAdam"/>), by the
+    /// same rules as <see cref="Select"/> (CPU only).
+    /// </summary>
+    public static bool SelectOptimizer(Device device, LayerKernelPreference preference) =>
+        Choose(device.type == DeviceType.CPU, preference) is not null;
+
+    /// <summary>
+    /// The rule the choices share: null for the managed kernel, else whether the native one is <c>Auto</c>'s instance
     /// (which leaves the scoring reference to the managed kernel). <paramref name="applies"/>: a native kernel exists
     /// for the layer on its device.
     /// </summary>

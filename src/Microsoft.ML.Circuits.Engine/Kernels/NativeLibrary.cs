@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 6;
+    const int AbiVersion = 7;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -79,6 +79,10 @@ internal static class CircuitsNative
     [DllImport(Library)]
     public static extern int circuits_add_slot_gradients(IntPtr[] grads, IntPtr ge, long slots, long batch, long k,
         long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_adam_step(IntPtr p, IntPtr g, IntPtr m, IntPtr v, long n, float beta1, float beta2, float eps,
+        float weightDecay, float stepSize, float correction, long begin, long end);
 
     [DllImport(Library)]
     public static extern int circuits_mixing_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds, long arity,

@@ -1,3 +1,4 @@
+using Microsoft.ML.Circuits.Kernels;
 using Microsoft.ML.Circuits.Queries;
 using Microsoft.ML.Circuits.Semirings;
 using TorchSharp;
@@ -12,7 +13,9 @@ namespace Microsoft.ML.Circuits.Training;
 /// synchronisation that reads the loss together with the sum of every gradient and every weight; only if all are
 /// finite does Adam step (at the given learning rate) and the clamp projection run. Weights are checked as they enter
 /// the step, so non-finite weights left by a step are caught by the next one (or by the validation pass that follows
-/// the last step of an epoch).
+/// the last step of an epoch). Adam is <see cref="FusedAdam"/> (one native pass per parameter) where the circuit's
+/// kernel preference runs native kernels on its device and the library loaded, TorchSharp's otherwise; either way
+/// the gradients are dropped before each backward pass rather than zero-filled and added to.
 /// </summary>
 internal sealed class TrainingStep : IDisposable
 {
@@ -25,14 +28,23 @@ internal sealed class TrainingStep : IDisposable
         Semiring = Semiring.RequireSumProduct(semiring ?? Semiring.SumProductFor(circuit), nameof(semiring));
         var inputParameters = circuit.Input.parameters().ToList();
         var innerParameters = circuit.Layers.SelectMany(l => l.parameters()).ToList();
+        named = circuit.named_parameters().ToList();
+        if (LayerKernels.SelectOptimizer(circuit.Device, circuit.KernelPreference) && named.All(p => FusedAdam.Serves(p.Parameter)))
+        {
+            fused = new FusedAdam([(inputParameters, 0.0), (innerParameters, options.WeightDecay)]);
+            return;
+        }
         var groups = new List<Adam.ParamGroup> { new(inputParameters, options.LearningRate, 0.9, 0.999, 1e-8, 0, false, false) };
         if (innerParameters.Count > 0)
             groups.Add(new Adam.ParamGroup(innerParameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay, false, false));
-        Optimizer = torch.optim.Adam(groups, options.LearningRate);
-        named = circuit.named_parameters().ToList();
+        managed = torch.optim.Adam(groups, options.LearningRate);
     }
 
-    public Adam Optimizer { get; }
+    readonly FusedAdam? fused;
+    readonly Adam? managed;
+
+    /// <summary>Which Adam updates the weights: "native" (<see cref="FusedAdam"/>) or "managed" (TorchSharp's).</summary>
+    public string OptimizerName => fused is null ? "managed" : "native";
 
     /// <summary>The sum-product semiring the loss is computed over.</summary>
     public Semiring Semiring { get; }
@@ -48,7 +60,8 @@ internal sealed class TrainingStep : IDisposable
     public (double Loss, string? NonFinite) Run(Tensor x, double learningRate)
     {
         using var scope = NewDisposeScope();
-        Optimizer.zero_grad();
+        // Dropped, not zero-filled: autograd then stores each gradient as it arrives instead of adding it into zeros.
+        foreach (var (_, p) in named) p.grad = null;
         var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x, Semiring).sum();
         loss.backward();
 
@@ -72,11 +85,19 @@ internal sealed class TrainingStep : IDisposable
             if (!double.IsFinite(status[1 + named.Count + i])) bad = $"the weight {named[i].Name}";
         if (bad is not null) return (lossValue, bad);
 
-        foreach (var group in Optimizer.ParamGroups) group.LearningRate = learningRate;
-        Optimizer.step();
+        if (fused is not null) fused.Step(learningRate);
+        else
+        {
+            foreach (var group in managed!.ParamGroups) group.LearningRate = learningRate;
+            managed.step();
+        }
         circuit.ProjectParameters();
         return (lossValue, null);
     }
 
-    public void Dispose() => Optimizer.Dispose();
+    public void Dispose()
+    {
+        fused?.Dispose();
+        managed?.Dispose();
+    }
 }

@@ -17,7 +17,7 @@ namespace Microsoft.ML.Circuits.Tests.Kernels;
 [TestClass]
 public sealed class NativeKernelTests
 {
-    static void RequireNative()
+    internal static void RequireNative()
     {
         if (TensorizedCircuit.NativeKernelsUnavailable is not { } reason) return;
         if (Environment.GetEnvironmentVariable("CIRCUITS_REQUIRE_NATIVE") == "1")
