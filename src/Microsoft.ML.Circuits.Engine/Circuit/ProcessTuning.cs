@@ -13,8 +13,9 @@ namespace Microsoft.ML.Circuits;
 /// process then keeps its peak heap size.</item>
 /// <item>OpenMP threads never spin long (unless <c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> is already set):
 /// libgomp's default, about 3 ms of spinning after each parallel region, made two threads 4–12× slower than one on a
-/// busy machine. When the machine is busy as the engine loads (1-minute load average at least half the cores the
-/// process may use) the workers wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>); otherwise they spin about 0.1 ms
+/// busy machine. When the machine is busy as the engine loads — other threads running or waiting for a CPU right then
+/// on at least half the cores (the runnable count of <c>/proc/loadavg</c>, not its 1-minute average, which still counts
+/// processes that have ended) — the workers wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>); otherwise they spin about 0.1 ms
 /// (<c>GOMP_SPINCOUNT=10000</c>) before sleeping, which keeps back-to-back small operations — scoring one row, the
 /// many small layers of a step — from paying a thread wake-up each (passive waiting cost scoring 2–3× on an idle
 /// machine: docs/benchmarks.md). Either takes effect only if libtorch has not been loaded yet (set it yourself, before
@@ -61,7 +62,7 @@ internal static class ProcessTuning
             // .NET's Environment.SetEnvironmentVariable does not reach native getenv on Unix; libgomp reads it there.
             if (getenv("OMP_WAIT_POLICY") == IntPtr.Zero && getenv("GOMP_SPINCOUNT") == IntPtr.Zero)
             {
-                var (variable, value) = OpenMpWait(LoadAverage(), Environment.ProcessorCount);
+                var (variable, value) = OpenMpWait(OtherRunnableThreads(), Environment.ProcessorCount);
                 if (setenv(variable, value, 0) == 0) parts.Add($"{variable}={value}");
             }
         }
@@ -72,25 +73,48 @@ internal static class ProcessTuning
     }
 
     /// <summary>
-    /// The OpenMP waiting for a machine whose 1-minute load average is <paramref name="load"/> (null: unknown) with
-    /// <paramref name="cores"/> cores for this process: passive when busy or unknown, a short spin otherwise.
+    /// The OpenMP waiting for a machine where <paramref name="others"/> threads of other work are running or waiting for
+    /// a CPU (null: unknown) with <paramref name="cores"/> cores for this process: passive when busy or unknown, a short
+    /// spin otherwise.
     /// </summary>
-    internal static (string Variable, string Value) OpenMpWait(double? load, int cores) =>
-        load is { } l && l < cores / 2.0 ? ("GOMP_SPINCOUNT", "10000") : ("OMP_WAIT_POLICY", "PASSIVE");
+    internal static (string Variable, string Value) OpenMpWait(int? others, int cores) =>
+        others is { } o && o < cores / 2.0 ? ("GOMP_SPINCOUNT", "10000") : ("OMP_WAIT_POLICY", "PASSIVE");
 
-    /// <summary>The 1-minute load average from /proc/loadavg, or null when it cannot be read.</summary>
-    static double? LoadAverage()
+    /// <summary>
+    /// Threads other than this one running or waiting for a CPU now: the least runnable count of five readings of
+    /// /proc/loadavg 1 ms apart (so a short-lived process is not counted), less the reading thread itself; null when
+    /// it cannot be read.
+    /// </summary>
+    static int? OtherRunnableThreads()
     {
+        int? least = null;
         try
         {
-            string text = File.ReadAllText("/proc/loadavg");
-            return double.TryParse(text.Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var load)
-                ? load : null;
+            for (int i = 0; i < 5; i++)
+            {
+                if (i > 0) Thread.Sleep(1);
+                if (Runnable(File.ReadAllText("/proc/loadavg")) is not { } count) return null;
+                least = Math.Min(least ?? count, count);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
+        return Math.Max(0, least!.Value - 1);
+    }
+
+    /// <summary>
+    /// The runnable count of a /proc/loadavg line ("0.52 0.61 0.70 2/345 6789": the fourth field's numerator, the
+    /// threads running or waiting for a CPU at that moment, the reader included); null if the line has no such field.
+    /// </summary>
+    internal static int? Runnable(string loadavg)
+    {
+        var fields = loadavg.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 4) return null;
+        int slash = fields[3].IndexOf('/');
+        return slash > 0 && int.TryParse(fields[3].AsSpan(0, slash), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out int runnable) && runnable > 0 ? runnable : null;
     }
 
     [DllImport("libc", EntryPoint = "mallopt")]

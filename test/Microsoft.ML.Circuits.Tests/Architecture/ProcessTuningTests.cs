@@ -31,10 +31,25 @@ public sealed class ProcessTuningTests
     [TestMethod]
     public void OpenMpSpinsBrieflyOnAnIdleMachineAndWaitsPassivelyOnABusyOne()
     {
-        Assert.AreEqual(("GOMP_SPINCOUNT", "10000"), ProcessTuning.OpenMpWait(0.3, 2));
-        Assert.AreEqual(("GOMP_SPINCOUNT", "10000"), ProcessTuning.OpenMpWait(7.9, 16));
-        Assert.AreEqual(("OMP_WAIT_POLICY", "PASSIVE"), ProcessTuning.OpenMpWait(1.0, 2), "half the cores busy");
-        Assert.AreEqual(("OMP_WAIT_POLICY", "PASSIVE"), ProcessTuning.OpenMpWait(12.0, 2));
+        Assert.AreEqual(("GOMP_SPINCOUNT", "10000"), ProcessTuning.OpenMpWait(0, 2));
+        Assert.AreEqual(("GOMP_SPINCOUNT", "10000"), ProcessTuning.OpenMpWait(7, 16));
+        Assert.AreEqual(("OMP_WAIT_POLICY", "PASSIVE"), ProcessTuning.OpenMpWait(1, 2), "half the cores busy");
+        Assert.AreEqual(("OMP_WAIT_POLICY", "PASSIVE"), ProcessTuning.OpenMpWait(12, 2));
         Assert.AreEqual(("OMP_WAIT_POLICY", "PASSIVE"), ProcessTuning.OpenMpWait(null, 2), "unknown load: the safe choice");
+    }
+
+    [TestMethod]
+    public void TheLoadIsTheRunnableCountOfProcLoadavgNotItsAverage()
+    {
+        // "1-, 5-, 15-minute averages, runnable/total threads, last pid": the averages still count processes that
+        // have ended (a benchmark's previous run made the next one wait passively); the runnable count is now.
+        Assert.AreEqual(1, ProcessTuning.Runnable("3.20 1.94 1.70 1/345 12345\n"));
+        Assert.AreEqual(17, ProcessTuning.Runnable("0.00 0.01 0.05 17/2048 99"));
+        Assert.IsNull(ProcessTuning.Runnable("3.20 1.94 1.70"));
+        Assert.IsNull(ProcessTuning.Runnable("3.20 1.94 1.70 x/345 1"));
+        Assert.IsNull(ProcessTuning.Runnable("3.20 1.94 1.70 0/345 1"), "the reader itself is always runnable");
+        Assert.IsNull(ProcessTuning.Runnable(""));
+        if (OperatingSystem.IsLinux())
+            Assert.IsNotNull(ProcessTuning.Runnable(File.ReadAllText("/proc/loadavg")), "this machine's /proc/loadavg parses");
     }
 }
