@@ -70,40 +70,45 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         ctx.save_for_backward([w, z!, e!]);
         ctx.save_data("shape", shape);
+        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
+        ctx.set_materialize_grads(false);
         return y;
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var saved = ctx.get_saved_variables();
-        var (w, z, e) = (saved[0], saved[1], saved[2]);
-        var shape = (Shape)ctx.get_data("shape");
-        var layer = shape.Layer;
-        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
-        using var g = gradOutput.contiguous();
-        var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
-        var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
-        using var t = torch.empty_like(z);
-        var (wFold, wSlot) = Strides(shape, k, o);
-        var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
-        IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
-            pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
-            mask = CircuitsNative.DataPointer(layer.PaddingMask),
-            pgw = CircuitsNative.DataPointer(gwFolds);
-        // The weight half writes t = g / z, which the input half reads: they run one after the other.
-        CircuitsNative.ForRanges(folds, (begin, end) =>
-            CircuitsNative.circuits_cp_backward_weight(batch, k, mask, folds, arity, o, pg, pz, pe, pt, pgw, begin, end));
-        CircuitsNative.ForRanges(batch, (begin, end) =>
-            CircuitsNative.circuits_cp_backward_input(batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, begin, end));
-        GC.KeepAlive(layer);
-        Tensor gw;
-        if (shape.Shared)
+        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
         {
-            gw = gwFolds.sum([0L]);
-            gwFolds.Dispose();
-        }
-        else gw = gwFolds;
-        return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);
+            var saved = ctx.get_saved_variables();
+            var (w, z, e) = (saved[0], saved[1], saved[2]);
+            var shape = (Shape)ctx.get_data("shape");
+            var layer = shape.Layer;
+            long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
+            using var g = gradOutput.contiguous();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
+            using var t = torch.empty_like(z);
+            var (wFold, wSlot) = Strides(shape, k, o);
+            var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
+            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
+                pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
+                mask = CircuitsNative.DataPointer(layer.PaddingMask),
+                pgw = CircuitsNative.DataPointer(gwFolds);
+            // The weight half writes t = g / z, which the input half reads: they run one after the other.
+            CircuitsNative.ForRanges(folds, (begin, end) =>
+                CircuitsNative.circuits_cp_backward_weight(batch, k, mask, folds, arity, o, pg, pz, pe, pt, pgw, begin, end));
+            CircuitsNative.ForRanges(batch, (begin, end) =>
+                CircuitsNative.circuits_cp_backward_input(batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, begin, end));
+            GC.KeepAlive(layer);
+            Tensor gw;
+            if (shape.Shared)
+            {
+                gw = gwFolds.sum([0L]);
+                gwFolds.Dispose();
+            }
+            else gw = gwFolds;
+            return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);
+        });
     }
 
     static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>

@@ -36,6 +36,7 @@ internal sealed class NativeInputKernel
     /// <summary>log p(x) (D·P, B, K) from the layer's log-probabilities (D, C, N, P, K) and pixels x (B, D, C).</summary>
     public static Tensor Forward(CategoricalInputLayer layer, Tensor logProbabilities, Tensor x)
     {
+        NativeAutograd.ThrowPendingFailure();
         using var scope = NewDisposeScope();
         var table = logProbabilities.contiguous();
         var pixels = x.contiguous();
@@ -62,21 +63,26 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
         // The backward pass reads only the pixels (and the table's shape).
         ctx.save_for_backward([x]);
         ctx.save_data("shape", shape);
+        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
+        ctx.set_materialize_grads(false);
         return Run(table, x, shape);
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var x = ctx.get_saved_variables()[0];
-        var layer = ((Shape)ctx.get_data("shape")).Layer;
-        using var g = gradOutput.contiguous();
-        var gt = torch.zeros([layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units], ScalarType.Float32, g.device);
-        IntPtr pg = CircuitsNative.DataPointer(g), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt);
-        long batch = x.shape[0];
-        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_backward(pg, px, batch, layer.Variables,
-            layer.Channels, layer.Categories, layer.Replicas, layer.Units, pgt, begin, end), failure => PixelError(failure, layer));
-        GC.KeepAlive(x);
-        return [gt, null!, null!];
+        return NativeAutograd.Backward(Name, 3, gradOutput, () =>
+        {
+            var x = ctx.get_saved_variables()[0];
+            var layer = ((Shape)ctx.get_data("shape")).Layer;
+            using var g = gradOutput.contiguous();
+            var gt = torch.zeros([layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units], ScalarType.Float32, g.device);
+            IntPtr pg = CircuitsNative.DataPointer(g), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt);
+            long batch = x.shape[0];
+            CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_backward(pg, px, batch, layer.Variables,
+                layer.Channels, layer.Categories, layer.Replicas, layer.Units, pgt, begin, end), failure => PixelError(failure, layer));
+            GC.KeepAlive(x);
+            return [gt, null!, null!];
+        });
     }
 
     /// <summary>The forward pass: (D·P, B, K), row d·P + p.</summary>

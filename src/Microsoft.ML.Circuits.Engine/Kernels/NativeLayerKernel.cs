@@ -28,6 +28,7 @@ internal abstract class NativeLayerKernel : ILayerKernel
     {
         if (!Handles(layer) || !ComputesPath(semiring) || sources[0].device_type != DeviceType.CPU || sources[0].dtype != ScalarType.Float32)
             return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
+        NativeAutograd.ThrowPendingFailure();
         // Outputs that gradients flow back to are read through their shared gradient (created here, in the scope the
         // outputs live in); the rest, as contiguous tensors.
         var shared = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
@@ -65,6 +66,42 @@ internal static class NativeAutograd
         sources.CopyTo(arguments, 2);
         return arguments;
     }
+
+    static Exception? pendingFailure;
+
+    /// <summary>
+    /// Runs a native function's backward pass (<paramref name="body"/>; <paramref name="arguments"/>: how many arguments
+    /// the node has, one gradient each; <paramref name="gradOutput"/>: the incoming gradient, undefined below a failed node,
+    /// or null for a function that runs without one). libtorch's autograd engine calls it through TorchSharp under native frames,
+    /// where a managed exception cannot travel and would end the process; so a failure — an allocation that runs out
+    /// of memory, above all — is kept instead, the node passes no gradients on, and <see cref="ThrowPendingFailure"/>
+    /// rethrows it: right after the backward pass in training, or at the next native forward pass.
+    /// </summary>
+    public static List<Tensor> Backward(string name, int arguments, Tensor? gradOutput, Func<List<Tensor>> body)
+    {
+        // No gradient arrives only below a node that failed (the functions do not materialise zeros for it).
+        if (gradOutput is { IsInvalid: true }) return [.. Enumerable.Repeat<Tensor>(null!, arguments)];
+        try
+        {
+            if (Fault?.Invoke(name) is { } injected) throw injected;
+            return body();
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref pendingFailure, e, null);
+            return [.. Enumerable.Repeat<Tensor>(null!, arguments)];
+        }
+    }
+
+    /// <summary>Rethrows, once, the first failure of a native backward pass since the last call (its own type and stack).</summary>
+    public static void ThrowPendingFailure()
+    {
+        if (Interlocked.Exchange(ref pendingFailure, null) is { } failure)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+    }
+
+    /// <summary>For tests: the exception to raise at the start of the named function's backward pass (null: none).</summary>
+    internal static Func<string, Exception?>? Fault { get; set; }
 
     /// <summary>The sources among the node's arguments.</summary>
     public static Tensor[] Sources(object[] arguments) => [.. arguments.Skip(2).Cast<Tensor>()];

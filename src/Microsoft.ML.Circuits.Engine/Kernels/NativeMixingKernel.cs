@@ -51,39 +51,46 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         var shape = (Shape)vars[1];
         var sources = NativeAutograd.Sources(vars);
         var y = Run(sources, w, shape);
-        // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it.
+        // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it. (Saving y itself
+        // was tried: autograd's version check then catches an in-place change, but its error is thrown inside this
+        // managed backward callback, under native frames, and ends the process instead of reaching the caller.)
         ctx.save_for_backward([w, y.clone(), .. sources]);
         ctx.save_data("shape", shape);
+        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
+        ctx.set_materialize_grads(false);
         return y;
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var saved = ctx.get_saved_variables();
-        var (w, y) = (saved[0], saved[1]);
-        var sources = saved.Skip(2).ToArray();
-        var shape = (Shape)ctx.get_data("shape");
-        var layer = shape.Layer;
-        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
-        using var g = gradOutput.contiguous();
-        var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
-        var rows = SlotBlocks.Pointers(layer, sources, batch * k);
-        var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
-        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),
-            mask = CircuitsNative.DataPointer(layer.PaddingMask);
-        Tensor? gw = null;
-        if (w.requires_grad)
+        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
         {
-            gw = torch.empty([folds, arity, k], ScalarType.Float32, w.device);
-            IntPtr pgw = CircuitsNative.DataPointer(gw);
-            CircuitsNative.ForRanges(folds, (begin, end) =>
-                CircuitsNative.circuits_mixing_backward_weight(rows, batch, k, mask, folds, arity, py, pg, pgw, begin, end));
-        }
-        CircuitsNative.ForRanges(batch, (begin, end) =>
-            CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
-        GC.KeepAlive(layer);
-        GC.KeepAlive(sources);
-        return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights
+            var saved = ctx.get_saved_variables();
+            var (w, y) = (saved[0], saved[1]);
+            var sources = saved.Skip(2).ToArray();
+            var shape = (Shape)ctx.get_data("shape");
+            var layer = shape.Layer;
+            long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
+            using var g = gradOutput.contiguous();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var rows = SlotBlocks.Pointers(layer, sources, batch * k);
+            var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
+            IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),
+                mask = CircuitsNative.DataPointer(layer.PaddingMask);
+            Tensor? gw = null;
+            if (w.requires_grad)
+            {
+                gw = torch.empty([folds, arity, k], ScalarType.Float32, w.device);
+                IntPtr pgw = CircuitsNative.DataPointer(gw);
+                CircuitsNative.ForRanges(folds, (begin, end) =>
+                    CircuitsNative.circuits_mixing_backward_weight(rows, batch, k, mask, folds, arity, py, pg, pgw, begin, end));
+            }
+            CircuitsNative.ForRanges(batch, (begin, end) =>
+                CircuitsNative.circuits_mixing_backward_input(rows, grads, batch, k, mask, pw, folds, arity, py, pg, begin, end));
+            GC.KeepAlive(layer);
+            GC.KeepAlive(sources);
+            return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights
+        });
     }
 
     static Tensor Run(Tensor[] sources, Tensor w, Shape shape)

@@ -57,30 +57,35 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         ctx.save_for_backward([w, z!, e!]);
         ctx.save_data("shape", shape);
+        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
+        ctx.set_materialize_grads(false);
         return y;
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var saved = ctx.get_saved_variables();
-        var (w, z, e) = (saved[0], saved[1], saved[2]);
-        var shape = (Shape)ctx.get_data("shape");
-        var layer = shape.Layer;
-        long folds = layer.Folds, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
-        using var g = gradOutput.contiguous();
-        var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
-        var gw = torch.empty_like(w);
-        using var ge = torch.empty_like(e);
-        IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
-            pe = CircuitsNative.DataPointer(e), pgw = CircuitsNative.DataPointer(gw), pge = CircuitsNative.DataPointer(ge);
-        CircuitsNative.ForRanges(folds, (begin, end) =>
-            CircuitsNative.circuits_tucker_backward(batch, k, pw, folds, o, pg, pz, pe, pgw, pge, begin, end));
-        // Several folds may read the same source row: their gradients are added image by image, never racing.
-        var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
-        CircuitsNative.ForRanges(batch, (begin, end) =>
-            CircuitsNative.circuits_add_slot_gradients(grads, pge, grads.Length, batch, k, begin, end));
-        GC.KeepAlive(layer);
-        return NativeAutograd.Gradients(w.requires_grad ? gw : null, shape.Gradients, sourceGrads);
+        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        {
+            var saved = ctx.get_saved_variables();
+            var (w, z, e) = (saved[0], saved[1], saved[2]);
+            var shape = (Shape)ctx.get_data("shape");
+            var layer = shape.Layer;
+            long folds = layer.Folds, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
+            using var g = gradOutput.contiguous();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var gw = torch.empty_like(w);
+            using var ge = torch.empty_like(e);
+            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
+                pe = CircuitsNative.DataPointer(e), pgw = CircuitsNative.DataPointer(gw), pge = CircuitsNative.DataPointer(ge);
+            CircuitsNative.ForRanges(folds, (begin, end) =>
+                CircuitsNative.circuits_tucker_backward(batch, k, pw, folds, o, pg, pz, pe, pgw, pge, begin, end));
+            // Several folds may read the same source row: their gradients are added image by image, never racing.
+            var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
+            CircuitsNative.ForRanges(batch, (begin, end) =>
+                CircuitsNative.circuits_add_slot_gradients(grads, pge, grads.Length, batch, k, begin, end));
+            GC.KeepAlive(layer);
+            return NativeAutograd.Gradients(w.requires_grad ? gw : null, shape.Gradients, sourceGrads);
+        });
     }
 
     static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)

@@ -90,8 +90,12 @@ internal sealed class SourceGradientFunction : autograd.SingleTensorFunction<Sou
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        var shared = ((GradientAccumulator)ctx.get_data("gradient")).Take();
-        if (gradOutput is null || gradOutput.IsInvalid) return [shared!, null!];
-        return [shared is null ? gradOutput : shared.add_(gradOutput), null!];
+        // Its native readers return no gradient (none arrives here): it runs without one.
+        return NativeAutograd.Backward(Name, 2, null, () =>
+        {
+            var shared = ((GradientAccumulator)ctx.get_data("gradient")).Take();
+            if (gradOutput is null || gradOutput.IsInvalid) return [shared!, null!];
+            return [shared is null ? gradOutput : shared.add_(gradOutput), null!];
+        });
     }
 }

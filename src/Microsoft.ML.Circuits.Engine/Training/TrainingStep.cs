@@ -64,6 +64,8 @@ internal sealed class TrainingStep : IDisposable
         foreach (var (_, p) in named) p.grad = null;
         var loss = -LogLikelihoodQuery.EvaluateUnchecked(circuit, x, Semiring).sum();
         loss.backward();
+        // A native kernel's backward pass that failed (out of memory) passed no gradients on: stop before any update.
+        NativeAutograd.ThrowPendingFailure();
 
         // One value per tensor whose finiteness stands for the tensor's: its sum, which is NaN or ±∞ exactly when an
         // element is (or when the total overflows float32, which is as much a divergence). A sum is one pass without

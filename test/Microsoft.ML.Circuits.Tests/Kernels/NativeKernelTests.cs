@@ -420,6 +420,42 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(LayerKind.CP, "CircuitsNativeCp")]
+    [DataRow(LayerKind.CP, "CircuitsNativeMixing")]
+    [DataRow(LayerKind.CP, "CircuitsNativeInput")]
+    [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient")]
+    [DataRow(LayerKind.Tucker, "CircuitsNativeTucker")]
+    public void AFailureInsideANativeBackwardPassReachesTheCallerInsteadOfEndingTheProcess(LayerKind kind, string function)
+    {
+        RequireNative();
+        // libtorch calls the native functions' backward passes under native frames, where a managed exception would end
+        // the process (an allocation that runs out of memory, say). The failure must reach the training step's caller,
+        // with nothing updated, and a backward pass started by the caller must report it at the next forward pass.
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3) { KernelPreference = LayerKernelPreference.Native };
+        var x = TinyCircuits.RandomImages(description, 8, seed: 4);
+        using var step = new Microsoft.ML.Circuits.Training.TrainingStep(circuit, new Microsoft.ML.Circuits.Training.TrainerOptions { LearningRate = 0.1 });
+        var before = circuit.parameters().Select(p => p.detach().clone()).ToArray();
+        try
+        {
+            Microsoft.ML.Circuits.Kernels.NativeAutograd.Fault = name => name == function ? new OutOfMemoryException($"injected into {name}") : null;
+            var error = Assert.Throws<OutOfMemoryException>(() => step.Run(x, 0.1));
+            StringAssert.Contains(error.Message, function);
+            var after = circuit.parameters().Select(p => p.detach()).ToArray();
+            for (int p = 0; p < before.Length; p++)
+                Assert.IsTrue(before[p].allclose(after[p], rtol: 0, atol: 0), $"parameter {p} was not updated");
+            circuit.LogCircuit(x).sum().backward();
+        }
+        finally
+        {
+            Microsoft.ML.Circuits.Kernels.NativeAutograd.Fault = null;
+        }
+        Assert.Throws<OutOfMemoryException>(() => circuit.LogCircuit(x), "the caller's own backward pass failed: the next forward pass says so");
+        circuit.zero_grad();
+        Assert.IsNull(step.Run(x, 0.1).NonFinite, "once reported, the failure is gone and training goes on");
+    }
+
+    [TestMethod]
     public void AutoRunsTheNativeKernelsButLeavesTheScoringReferenceToTheManagedOnes()
     {
         RequireNative();
