@@ -42,6 +42,7 @@ CIRCUITS_EXPORT
 int32_t circuits_cp_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
                             const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
                             float* y, float* z, float* e, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (e == nullptr)) return -1;
     bool save = z != nullptr;
     std::vector<float> d(batch * k), shifts(batch), clamped(batch * o), logs(batch * o),
@@ -74,6 +75,7 @@ CIRCUITS_EXPORT
 int32_t circuits_cp_backward_weight(int64_t batch, int64_t k, const uint8_t* mask, int64_t folds, int64_t arity, int64_t o,
                                     const float* g, const float* z, const float* e, float* t, float* gw,
                                     int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds) return -1;
     for (int64_t f = foldBegin; f < foldEnd; f++)
         for (int64_t h = 0; h < arity; h++) {
@@ -99,6 +101,7 @@ CIRCUITS_EXPORT
 int32_t circuits_cp_backward_input(int64_t batch, int64_t k, float* const* grads, const uint8_t* mask, const float* w,
                                    int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* e,
                                    const float* t, int64_t batchBegin, int64_t batchEnd) {
+    FlushSubnormals flush;
     if (batchBegin < 0 || batchEnd > batch) return -1;
     int64_t n = batchEnd - batchBegin;
     std::vector<float> dots(n * k), wt(k * o);

@@ -29,6 +29,7 @@ extern "C" {
 CIRCUITS_EXPORT
 int32_t circuits_mixing_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
                                 int64_t folds, int64_t arity, float* y, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0) return -1;
     int64_t n = batch * k;
     std::vector<float> shift(n), d(n), e(n), sum(n), clamped(n), logs(n);
@@ -62,6 +63,7 @@ CIRCUITS_EXPORT
 int32_t circuits_mixing_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
                                         int64_t folds, int64_t arity, const float* y, const float* g, float* gw,
                                         int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds) return -1;
     int64_t n = batch * k;
     std::vector<float> d(n), e(n);
@@ -86,6 +88,7 @@ CIRCUITS_EXPORT
 int32_t circuits_mixing_backward_input(const float* const* rows, float* const* grads, int64_t batch, int64_t k,
                                        const uint8_t* mask, const float* w, int64_t folds, int64_t arity, const float* y,
                                        const float* g, int64_t batchBegin, int64_t batchEnd) {
+    FlushSubnormals flush;
     if (batchBegin < 0 || batchEnd > batch) return -1;
     int64_t n = (batchEnd - batchBegin) * k, offset = batchBegin * k;
     std::vector<float> d(n), e(n), weighted(n);

@@ -81,6 +81,7 @@ extern "C" {
 CIRCUITS_EXPORT
 int32_t circuits_tucker_forward(const float* const* rows, int64_t batch, int64_t k, const float* w, int64_t folds, int64_t o,
                                 float* y, float* z, float* e, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (e == nullptr)) return -1;
     bool save = z != nullptr;
     int64_t block = BlockRows(batch, k), pairs = k * k;
@@ -116,6 +117,7 @@ int32_t circuits_tucker_forward(const float* const* rows, int64_t batch, int64_t
 CIRCUITS_EXPORT
 int32_t circuits_tucker_backward(int64_t batch, int64_t k, const float* w, int64_t folds, int64_t o, const float* g,
                                  const float* z, const float* e, float* gw, float* ge, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0) return -1;
     int64_t block = BlockRows(batch, k), pairs = k * k;
     std::vector<float> t(batch * o), wt(o * pairs), outer(block * pairs), go(block * pairs);

@@ -2,12 +2,28 @@
 // AVX2 + FMA, which the managed loader checks). Every loop is written on 8-float vectors with a scalar tail: under
 // IEEE semantics GCC vectorises neither a max reduction nor a conditional division by itself.
 #pragma once
+#include <xmmintrin.h>
+
 #include <cstdint>
 #include <limits>
 
 #include "fast_math.h"
 
 namespace circuits {
+
+// Subnormal floats (below FLT_MIN ≈ 1.2e−38) flushed to zero, as inputs and results, for the lifetime of the guard on
+// the calling thread (MXCSR's FTZ and DAZ bits), restored after. An FMA that meets a subnormal takes a microcode assist
+// of a hundred cycles or more: on real images a PD circuit's GEMMs met enough of them (products of small shifted
+// exponentials and small weights) to run 3× slower than on random pixels. The kernels already flush exponentials
+// below e^−87 to exactly 0; a subnormal term is below 1e−38 of the sums it joins, whose largest term is the weight of
+// the maximum (exp 0 = 1).
+struct FlushSubnormals {
+    unsigned saved;
+    FlushSubnormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040u); }
+    ~FlushSubnormals() { _mm_setcsr(saved); }
+    FlushSubnormals(const FlushSubnormals&) = delete;
+    FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
 
 constexpr float NegativeInfinity = -std::numeric_limits<float>::infinity();
 constexpr float ExpFloor = -87.0f;    // exp(−87) ≈ 1.6e−38: differences at or below it are flushed to exactly 0

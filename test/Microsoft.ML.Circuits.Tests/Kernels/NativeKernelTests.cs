@@ -456,6 +456,30 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    public void TheKernelsFlushSubnormalsOnlyWhileTheyRunAndLeaveTheThreadsFloatingPointModeAsItWas()
+    {
+        RequireNative();
+        // The native kernels set the FTZ and DAZ bits of MXCSR (subnormals as zero: an FMA meeting one is a microcode
+        // assist) and must restore them: .NET's own float arithmetic runs in the same SSE unit of the same threads.
+        static bool SubnormalsWork()
+        {
+            float tiny = Volatile.Read(ref SmallestNormal);
+            return tiny * 0.5f != 0f && tiny * 0.5f < tiny;
+        }
+        Assert.IsTrue(SubnormalsWork(), "the test thread starts with gradual underflow");
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.Tucker, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3) { KernelPreference = LayerKernelPreference.Native };
+        var x = TinyCircuits.RandomImages(description, 64, seed: 4);
+        for (int i = 0; i < 3; i++) circuit.LogCircuit(x).mean().backward();
+        Assert.IsTrue(SubnormalsWork(), "the calling thread's mode is restored");
+        int flushed = 0;
+        Parallel.For(0, 256, _ => { if (!SubnormalsWork()) Interlocked.Increment(ref flushed); });
+        Assert.AreEqual(0, flushed, "the pool threads that ran kernel ranges have their mode restored");
+    }
+
+    static float SmallestNormal = 1.17549435e-38f;
+
+    [TestMethod]
     public void AutoRunsTheNativeKernelsButLeavesTheScoringReferenceToTheManagedOnes()
     {
         RequireNative();
