@@ -52,26 +52,16 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
-        if (!NativeAutograd.Records(w, sources))
-        {
-            // Inference: no autograd node and nothing saved for a backward pass.
-            using var _ = torch.no_grad();
-            return Run(sources, w, shape, save: false).Y;
-        }
-        return apply(NativeAutograd.Arguments(w, shape, sources));
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
         var shape = (Shape)vars[1];
-        var sources = NativeAutograd.Sources(vars);
-        var (y, z, e) = Run(sources, w, shape, save: true);
+        var (y, z, e) = Run(NativeAutograd.Sources(vars), w, shape, save: true);
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
-        ctx.save_for_backward([w, z!, e!]);
-        ctx.save_data("shape", shape);
-        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
-        ctx.set_materialize_grads(false);
+        NativeAutograd.Save(ctx, shape, w, z!, e!);
         return y;
     }
 

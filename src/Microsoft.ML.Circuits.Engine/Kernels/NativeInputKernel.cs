@@ -61,10 +61,7 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
         var x = (Tensor)vars[1];
         var shape = (Shape)vars[2];
         // The backward pass reads only the pixels (and the table's shape).
-        ctx.save_for_backward([x]);
-        ctx.save_data("shape", shape);
-        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
-        ctx.set_materialize_grads(false);
+        NativeAutograd.Save(ctx, shape, x);
         return Run(table, x, shape);
     }
 

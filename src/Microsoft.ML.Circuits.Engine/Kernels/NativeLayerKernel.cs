@@ -57,6 +57,29 @@ internal static class NativeAutograd
     public static bool Records(Tensor w, Tensor[] sources) =>
         torch.is_grad_enabled() && (w.requires_grad || sources.Any(s => s.requires_grad));
 
+    /// <summary>
+    /// A native function's output: through <paramref name="record"/> (the function's <c>apply</c>) with the node's
+    /// arguments when autograd must record it, else <paramref name="inference"/> without gradients — no node, nothing
+    /// saved for a backward pass.
+    /// </summary>
+    public static Tensor Apply(Tensor w, object shape, Tensor[] sources, Func<object[], Tensor> record, Func<Tensor> inference)
+    {
+        if (Records(w, sources)) return record(Arguments(w, shape, sources));
+        using var _ = torch.no_grad();
+        return inference();
+    }
+
+    /// <summary>
+    /// What a forward pass saves for its backward pass: the weights and the kernel's own saved tensors, the shape
+    /// record; and an undefined incoming gradient (below a failed node) stays undefined, for <see cref="Backward"/>.
+    /// </summary>
+    public static void Save(autograd.AutogradContext ctx, object shape, params Tensor[] saved)
+    {
+        ctx.save_for_backward([.. saved]);
+        ctx.save_data("shape", shape);
+        ctx.set_materialize_grads(false);
+    }
+
     /// <summary>The arguments of the autograd node: (w, shape, sources...).</summary>
     public static object[] Arguments(Tensor w, object shape, Tensor[] sources)
     {

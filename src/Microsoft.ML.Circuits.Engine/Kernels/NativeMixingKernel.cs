@@ -37,12 +37,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
         var shape = new Shape(layer, sources[0].shape[1], gradients);
-        if (!NativeAutograd.Records(w, sources))
-        {
-            using var _ = torch.no_grad();
-            return Run(sources, w, shape);
-        }
-        return apply(NativeAutograd.Arguments(w, shape, sources));
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape));
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -51,13 +46,10 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         var shape = (Shape)vars[1];
         var sources = NativeAutograd.Sources(vars);
         var y = Run(sources, w, shape);
-        // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it. (Saving y itself
-        // was tried: autograd's version check then catches an in-place change, but its error is thrown inside this
-        // managed backward callback, under native frames, and ends the process instead of reaching the caller.)
-        ctx.save_for_backward([w, y.clone(), .. sources]);
-        ctx.save_data("shape", shape);
-        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
-        ctx.set_materialize_grads(false);
+        // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it. (Saved without
+        // a copy, a consumer's in-place change would fail autograd's version check inside the backward pass, which can
+        // only report it afterwards — NativeAutograd.Backward — not where the backward pass was called.)
+        NativeAutograd.Save(ctx, shape, [w, y.clone(), .. sources]);
         return y;
     }
 

@@ -41,12 +41,7 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
         var shape = new Shape(layer, sources[0].shape[1], gradients);
-        if (!NativeAutograd.Records(w, sources))
-        {
-            using var _ = torch.no_grad();
-            return Run(sources, w, shape, save: false).Y;
-        }
-        return apply(NativeAutograd.Arguments(w, shape, sources));
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -55,10 +50,7 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
         var shape = (Shape)vars[1];
         var (y, z, e) = Run(NativeAutograd.Sources(vars), w, shape, save: true);
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
-        ctx.save_for_backward([w, z!, e!]);
-        ctx.save_data("shape", shape);
-        // An undefined incoming gradient (below a failed node) stays undefined: NativeAutograd.Backward passes it on.
-        ctx.set_materialize_grads(false);
+        NativeAutograd.Save(ctx, shape, w, z!, e!);
         return y;
     }
 
