@@ -11,7 +11,8 @@ using static TorchSharp.torch;
 namespace Circuits.Cli;
 
 /// <summary>
-/// <c>bench</c>: the performance protocol of docs/benchmarks.md. Random pixels in 0..255; warm-up steps; then the
+/// <c>bench</c>: the performance protocol of docs/benchmarks.md. Random pixels in 0..255 (or, with <c>--images data</c>,
+/// the dataset's first training images: real images can cost more, e.g. through subnormal floats); warm-up steps; then the
 /// median over timed steps of the trainer's own training step (log c(x) − log Z, backward, the step's one host
 /// synchronisation, Adam, clamp) and of one forward pass (log c(x), no gradients); the kernel that computed the layers,
 /// host synchronisations per step, images per second, the process's peak memory, and the evaluation path (the
@@ -33,11 +34,19 @@ internal static class BenchCommand
         {
             Description = "Time the managed and the native layer kernels back to back in one run and print their ratios: both on the log-sum-exp path (which the native kernels compute), and native against the managed kernels on the scaled-linear path",
         };
+        var images = new Option<string>("--images")
+        {
+            Description = "Pixels of the timed batch: random (uniform in 0..255) or data (the first --batch-size training images of --dataset, from --data-dir or its default)",
+            DefaultValueFactory = _ => "random",
+        };
         var devices = new DeviceOptions();
-        var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels.");
+        var data = new DataOptions();
+        var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels (or the dataset's images).");
         circuit.AddTo(command);
         command.Add(batchSize); command.Add(steps); command.Add(warmup); command.Add(semiring); command.Add(compare); command.Add(compareKernels);
+        command.Add(images);
         devices.AddTo(command);
+        data.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
         {
             var description = circuit.Describe(result);
@@ -52,12 +61,15 @@ internal static class BenchCommand
             var path = ParseSemiring(result.GetValue(semiring));
             var target = devices.Resolve(result);
             Memory.RequireTrainingFits(description, b, target);
+            string dataset = result.GetValue(circuit.Dataset)!;
+            using var pixels = Pixels(result.GetValue(images)!, () => (dataset, data.Load(result, dataset, description).Train), b);
+            Console.Out.WriteLine($"pixels: {(pixels is null ? "random, uniform in 0..255" : $"the first {b} training images of {dataset}")}");
             if (result.GetValue(compareKernels))
             {
                 if (TensorizedCircuit.NativeKernelsUnavailable is { } reason) throw new ArgumentException($"--compare-kernels: {reason}.");
                 // Native against managed on the path the native kernels compute, then against the managed default path.
                 var rows = Time(description, b, n, w, target, [(Semiring.LogSumExp, LayerKernelPreference.Managed),
-                    (Semiring.LogSumExp, LayerKernelPreference.Native), (Semiring.ScaledLinear, LayerKernelPreference.Managed)]);
+                    (Semiring.LogSumExp, LayerKernelPreference.Native), (Semiring.ScaledLinear, LayerKernelPreference.Managed)], pixels);
                 Print(Console.Out, rows);
                 Console.Out.WriteLine();
                 PrintRatio(Console.Out, rows[0], rows[1]);
@@ -67,13 +79,13 @@ internal static class BenchCommand
             }
             if (result.GetValue(compare))
             {
-                var rows = Compare(description, b, n, w, target);
+                var rows = Compare(description, b, n, w, target, pixels);
                 Print(Console.Out, rows);
                 Console.Out.WriteLine();
                 PrintRatio(Console.Out, rows[0], rows[1]);
                 return;
             }
-            var row = Run(description, b, n, w, target, path);
+            var row = Run(description, b, n, w, target, path, pixels);
             Print(Console.Out, [row]);
         }));
         return command;
@@ -96,23 +108,44 @@ internal static class BenchCommand
     /// Times the trainer's own step (<see cref="TrainingStep"/>: loss, backward, one host read of the loss and the
     /// finiteness flags, Adam, clamp) and the forward pass the ML.NET scorer runs (log c(x), no gradients, no checks).
     /// </summary>
-    public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device, Semiring? semiring = null) =>
-        Time(description, batchSize, steps, warmup, device, [(semiring, null)])[0];
+    public static Row Run(CircuitDescription description, int batchSize, int steps, int warmup, Device device, Semiring? semiring = null,
+        Tensor? pixels = null) =>
+        Time(description, batchSize, steps, warmup, device, [(semiring, null)], pixels)[0];
+
+    /// <summary>
+    /// The batch <c>--images</c> names: null for random pixels, else the first <paramref name="batchSize"/> training
+    /// images of the dataset <paramref name="load"/> reads (B, D, C) on the CPU.
+    /// </summary>
+    static Tensor? Pixels(string images, Func<(string Name, Microsoft.ML.Circuits.Data.ImageDataset Train)> load, int batchSize)
+    {
+        switch (images.ToLowerInvariant())
+        {
+            case "random":
+                return null;
+            case "data":
+                var (name, train) = load();
+                if (train.Count < batchSize)
+                    throw new ArgumentException($"--images data: {name} has {train.Count} training images, fewer than --batch-size {batchSize}.", "--batch-size");
+                return train.Batch(0, batchSize);
+            default:
+                throw new ArgumentException($"--images {images} is not allowed; expected random or data.", "--images");
+        }
+    }
 
     /// <summary>
     /// <see cref="Run"/> for the log-sum-exp path and the scaled-linear path on the managed kernels (which compute
     /// both), interleaved step by step on two circuits built alike (so both see the same load on a shared machine):
     /// rows in that order.
     /// </summary>
-    public static Row[] Compare(CircuitDescription description, int batchSize, int steps, int warmup, Device device) =>
-        Time(description, batchSize, steps, warmup, device, [(Semiring.LogSumExp, LayerKernelPreference.Managed), (Semiring.ScaledLinear, LayerKernelPreference.Managed)]);
+    public static Row[] Compare(CircuitDescription description, int batchSize, int steps, int warmup, Device device, Tensor? pixels = null) =>
+        Time(description, batchSize, steps, warmup, device, [(Semiring.LogSumExp, LayerKernelPreference.Managed), (Semiring.ScaledLinear, LayerKernelPreference.Managed)], pixels);
 
     /// <summary>
     /// Times each variant on its own circuit, interleaved: a path (null: the circuit's default, <see cref="Semiring.SumProductFor"/>)
     /// and a kernel preference (null: the process default, <c>--kernel</c> or <c>CIRCUITS_KERNEL</c>).
     /// </summary>
     static Row[] Time(CircuitDescription description, int batchSize, int steps, int warmup, Device device,
-        (Semiring? Path, LayerKernelPreference? Kernel)[] variants)
+        (Semiring? Path, LayerKernelPreference? Kernel)[] variants, Tensor? pixels = null)
     {
         var circuits = variants.Select(v =>
         {
@@ -125,7 +158,7 @@ internal static class BenchCommand
         try
         {
             using var generator = new Generator(7, torch.CPU);
-            using var cpu = torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
+            using var cpu = pixels?.alias() ?? torch.randint(0, description.Categories, [batchSize, description.Variables, description.Channels], ScalarType.Int64, generator: generator);
             using var x = cpu.to(device);
 
             var train = paths.Select(_ => new List<double>()).ToArray();

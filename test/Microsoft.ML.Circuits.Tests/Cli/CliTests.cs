@@ -187,6 +187,24 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void BenchTimesTheDatasetsImagesWhenAskedAndSaysWhichPixelsItTimed()
+    {
+        var random = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0");
+        Assert.AreEqual(0, random.ExitCode, random.Error);
+        StringAssert.Contains(random.Output, "pixels: random, uniform in 0..255");
+        var data = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--images", "data");
+        Assert.AreEqual(0, data.ExitCode, data.Error);
+        StringAssert.Contains(data.Output, "pixels: the first 8 training images of mnist");
+        StringAssert.Contains(data.Output, "| QT | cp | 2 |");
+        var tooMany = Run("bench", "--k", "2", "--batch-size", "100000", "--steps", "1", "--warmup", "0", "--images", "data");
+        Assert.AreNotEqual(0, tooMany.ExitCode);
+        StringAssert.Contains(tooMany.Error, "fewer than --batch-size 100000");
+        var unknown = Run("bench", "--k", "2", "--images", "photos");
+        Assert.AreNotEqual(0, unknown.ExitCode);
+        StringAssert.Contains(unknown.Error, "--images photos is not allowed; expected random or data");
+    }
+
+    [TestMethod]
     public void BenchCompareTimesBothEvaluationPathsAndPrintsTheirRatio()
     {
         var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--compare");
