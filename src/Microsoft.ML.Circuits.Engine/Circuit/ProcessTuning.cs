@@ -81,9 +81,10 @@ internal static class ProcessTuning
         others is { } o && o < cores / 2.0 ? ("GOMP_SPINCOUNT", "10000") : ("OMP_WAIT_POLICY", "PASSIVE");
 
     /// <summary>
-    /// Threads other than this one running or waiting for a CPU now: the least runnable count of five readings of
+    /// Threads other than this one running or waiting for a CPU now: the least runnable count of up to five readings of
     /// /proc/loadavg 1 ms apart (so a short-lived process is not counted), less the reading thread itself; null when
-    /// it cannot be read.
+    /// it cannot be read. A reading of 1 (the reader alone) cannot go lower, so an idle machine costs one read and no
+    /// wait at start-up.
     /// </summary>
     static int? OtherRunnableThreads()
     {
@@ -95,6 +96,7 @@ internal static class ProcessTuning
                 if (i > 0) Thread.Sleep(1);
                 if (Runnable(File.ReadAllText("/proc/loadavg")) is not { } count) return null;
                 least = Math.Min(least ?? count, count);
+                if (least == 1) break;
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
