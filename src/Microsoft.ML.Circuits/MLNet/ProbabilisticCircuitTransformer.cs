@@ -151,7 +151,8 @@ public sealed class ProbabilisticCircuitTransformer : CircuitTransformerBase
             {
                 int r = row();
                 int observed = batch.Variables - batch.Missing.AsSpan(r * batch.Variables, batch.Variables).Count(true);
-                value = (float)Training.Evaluation.BitsPerDimension(batch.Scores[r], observed * channels);
+                // Nothing observed: no dimension to divide by (log p = log 1 = 0 up to rounding, so 0 / 0 would depend on it).
+                value = observed == 0 ? float.NaN : (float)Training.Evaluation.BitsPerDimension(batch.Scores[r], observed * channels);
             });
         }
     }
