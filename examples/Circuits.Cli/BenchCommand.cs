@@ -32,7 +32,7 @@ internal static class BenchCommand
         var compare = new Option<bool>("--compare") { Description = "Time the log-sum-exp and the scaled-linear paths (on the managed kernels) back to back in one run and print their ratio" };
         var compareKernels = new Option<bool>("--compare-kernels")
         {
-            Description = "Time the managed and the native layer kernels back to back in one run and print their ratios: both on the log-sum-exp path (which the native kernels compute), and native against the managed kernels on the scaled-linear path",
+            Description = "Time the managed and the native layer kernels back to back in one run and print their ratios: on the log-sum-exp path, on the scaled-linear path (layers whose native kernel computes only log-sum-exp, Tucker and CP-S, run managed there), and the two paths on the native kernels",
         };
         var images = new Option<string>("--images")
         {
@@ -57,7 +57,7 @@ internal static class BenchCommand
             if (result.GetValue(compare) && result.GetValue(semiring) is not null)
                 throw new ArgumentException("Give either --compare (both paths) or --semiring (one path), not both.");
             if (result.GetValue(compareKernels) && (result.GetValue(compare) || result.GetValue(semiring) is not null || result.GetValue(devices.Kernel) is not null))
-                throw new ArgumentException("--compare-kernels times both kernels on the log-sum-exp path: give it without --compare, --semiring or --kernel.");
+                throw new ArgumentException("--compare-kernels times both kernels on both paths: give it without --compare, --semiring or --kernel.");
             var path = ParseSemiring(result.GetValue(semiring));
             var target = devices.Resolve(result);
             Memory.RequireTrainingFits(description, b, target);
@@ -67,14 +67,16 @@ internal static class BenchCommand
             if (result.GetValue(compareKernels))
             {
                 if (TensorizedCircuit.NativeKernelsUnavailable is { } reason) throw new ArgumentException($"--compare-kernels: {reason}.");
-                // Native against managed on the path the native kernels compute, then against the managed default path.
+                // Native against managed on each path, then the two paths on the native kernels.
                 var rows = Time(description, b, n, w, target, [(Semiring.LogSumExp, LayerKernelPreference.Managed),
-                    (Semiring.LogSumExp, LayerKernelPreference.Native), (Semiring.ScaledLinear, LayerKernelPreference.Managed)], pixels);
+                    (Semiring.LogSumExp, LayerKernelPreference.Native), (Semiring.ScaledLinear, LayerKernelPreference.Managed),
+                    (Semiring.ScaledLinear, LayerKernelPreference.Native)], pixels);
                 Print(Console.Out, rows);
-                Console.Out.WriteLine();
-                PrintRatio(Console.Out, rows[0], rows[1]);
-                Console.Out.WriteLine();
-                PrintRatio(Console.Out, rows[2], rows[1]);
+                foreach (var (reference, candidate) in new[] { (0, 1), (2, 3), (1, 3) })
+                {
+                    Console.Out.WriteLine();
+                    PrintRatio(Console.Out, rows[reference], rows[candidate]);
+                }
                 return;
             }
             if (result.GetValue(compare))

@@ -201,7 +201,9 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     /// <param name="semiring">How sums are computed.</param>
     internal CircuitEvaluation Evaluate(Tensor inputs, Semiring semiring)
     {
-        var outputs = new List<Tensor>(layers.Count + 1) { semiring.FromLogValues(InputRegions(inputs)) };
+        var regions = InputRegions(inputs);
+        var first = Kernels.ToScaledFunction.Serves(this, regions, semiring) ? Kernels.ToScaledFunction.Apply(regions) : semiring.FromLogValues(regions);
+        var outputs = new List<Tensor>(layers.Count + 1) { first };
         foreach (var layer in layers)
             outputs.Add(layer.Forward([.. layer.Spec.Sources.Select(s => outputs[s])], semiring));
         return new CircuitEvaluation(outputs, semiring);

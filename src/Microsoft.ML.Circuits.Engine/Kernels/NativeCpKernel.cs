@@ -27,6 +27,16 @@ internal sealed class NativeCpKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is CpLayer or SharedCpLayer;
 
+    /// <summary>CP and CP-XS on scaled-linear values; CP-S (<see cref="ScaledSharedCpLayer"/>, whose per-unit scale the native kernel does not apply) runs managed there.</summary>
+    private protected override bool HandlesScaled(InnerLayer layer) => layer is CpLayer || layer.GetType() == typeof(SharedCpLayer);
+
+    private protected override Tensor ComputeScaled(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients) => layer switch
+    {
+        CpLayer cp => CpScaledFunction.Apply(sources, cp.Weights().contiguous(), layer, shared: false, gradients),
+        SharedCpLayer xs => CpScaledFunction.Apply(sources, xs.Weights().contiguous(), layer, shared: true, gradients),
+        _ => throw new InvalidOperationException($"{layer.GetType().Name} has no native scaled-linear kernel."),
+    };
+
     private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients)
     {
         var y = layer switch
@@ -75,10 +85,10 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
-            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
             using var t = torch.empty_like(z);
-            var (wFold, wSlot) = Strides(shape, k, o);
+            var (wFold, wSlot) = Strides(shape.Shared, arity, k, o);
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
                 pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
@@ -90,19 +100,22 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             CircuitsNative.ForRanges(batch, (begin, end) =>
                 CircuitsNative.circuits_cp_backward_input(batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, begin, end));
             GC.KeepAlive(layer);
-            Tensor gw;
-            if (shape.Shared)
-            {
-                gw = gwFolds.sum([0L]);
-                gwFolds.Dispose();
-            }
-            else gw = gwFolds;
-            return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);
+            return NativeAutograd.Gradients(FoldWeightGradients(gwFolds, shape.Shared), shape.Gradients, sourceGrads);
         });
     }
 
-    static (long Fold, long Slot) Strides(Shape shape, long k, long o) =>
-        shape.Shared ? (0L, k * o) : ((long)shape.Layer.Arity * k * o, k * o);
+    /// <summary>The weights' gradient from the per-fold gradients (F, H, K, O): summed over the folds when the matrices are shared.</summary>
+    internal static Tensor FoldWeightGradients(Tensor gwFolds, bool shared)
+    {
+        if (!shared) return gwFolds;
+        var gw = gwFolds.sum([0L]);
+        gwFolds.Dispose();
+        return gw;
+    }
+
+    /// <summary>The strides of the weights between folds and between slots (fold stride 0 when the matrices are shared).</summary>
+    internal static (long Fold, long Slot) Strides(bool shared, long arity, long k, long o) =>
+        shared ? (0L, k * o) : (arity * k * o, k * o);
 
     static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
     {
@@ -112,7 +125,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var y = torch.empty([folds, batch, o], ScalarType.Float32, device);
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, device) : null;
-        var (wFold, wSlot) = Strides(shape, k, o);
+        var (wFold, wSlot) = Strides(shape.Shared, arity, k, o);
         var rows = SlotBlocks.Pointers(layer, sources, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
             pz = CircuitsNative.DataPointer(z), pe = CircuitsNative.DataPointer(e),

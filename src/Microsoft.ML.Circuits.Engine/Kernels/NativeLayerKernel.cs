@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Circuits.Kernels;
 
 /// <summary>
-/// What the native kernels (src/Circuits.Native) share: they compute log-sum-exp passes on float32 CPU tensors and
-/// hand anything else to <see cref="ManagedLayerKernel"/>. Each comes in two instances: the one of
+/// What the native kernels (src/Circuits.Native) share: they compute log-sum-exp passes on float32 CPU tensors — and,
+/// for the layers whose kernel has a scaled-linear form (CP, CP-XS and mixing), scaled-linear passes — and hand anything
+/// else to <see cref="ManagedLayerKernel"/>. Each comes in two instances: the one of
 /// <see cref="LayerKernelPreference.Native"/>, which computes every log-sum-exp pass, and the one of
 /// <see cref="LayerKernelPreference.Auto"/>, which leaves <see cref="Semiring.Scoring"/>'s passes to the managed
 /// kernel so saved models score bit for bit as before.
@@ -21,12 +22,17 @@ internal abstract class NativeLayerKernel : ILayerKernel
 
     public string Name => "native";
 
-    /// <summary>Whether this kernel computes passes over <paramref name="semiring"/> (on float32 CPU inputs).</summary>
-    public bool ComputesPath(Semiring semiring) => semiring is LogSumExpSemiring lse && (computesReference || !lse.IsReference);
+    /// <summary>Whether this kernel computes <paramref name="layer"/>'s passes over <paramref name="semiring"/> (on float32 CPU inputs).</summary>
+    public bool Computes(InnerLayer layer, Semiring semiring) => semiring switch
+    {
+        LogSumExpSemiring lse => Handles(layer) && (computesReference || !lse.IsReference),
+        ScaledLinearSemiring => HandlesScaled(layer),
+        _ => false,
+    };
 
     public Tensor Forward(InnerLayer layer, IReadOnlyList<Tensor> sources, Semiring semiring)
     {
-        if (!Handles(layer) || !ComputesPath(semiring) || sources[0].device_type != DeviceType.CPU || sources[0].dtype != ScalarType.Float32)
+        if (!Computes(layer, semiring) || sources[0].device_type != DeviceType.CPU || sources[0].dtype != ScalarType.Float32)
             return ManagedLayerKernel.Instance.Forward(layer, sources, semiring);
         NativeAutograd.ThrowPendingFailure();
         // Outputs that gradients flow back to are read through their shared gradient (created here, in the scope the
@@ -34,17 +40,29 @@ internal abstract class NativeLayerKernel : ILayerKernel
         var shared = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
         using var scope = NewDisposeScope();
         var inputs = sources.Select((s, i) => shared[i]?.Input ?? s.contiguous()).ToArray();
-        return Compute(layer, inputs, [.. shared.Select(g => g?.Accumulator)]).MoveToOuterDisposeScope();
+        var gradients = shared.Select(g => g?.Accumulator).ToArray();
+        var y = semiring is ScaledLinearSemiring ? ComputeScaled(layer, inputs, gradients) : Compute(layer, inputs, gradients);
+        return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Whether this kernel computes layers like <paramref name="layer"/>.</summary>
+    /// <summary>Whether this kernel computes layers like <paramref name="layer"/> under log-sum-exp.</summary>
     private protected abstract bool Handles(InnerLayer layer);
+
+    /// <summary>Whether this kernel computes layers like <paramref name="layer"/> on scaled-linear values.</summary>
+    private protected virtual bool HandlesScaled(InnerLayer layer) => false;
 
     /// <summary>
     /// The layer's log-sum-exp output (F, B, K_out) from its contiguous float32 CPU sources; the backward pass adds each
     /// source's gradient into <paramref name="gradients"/>' buffer (null: the source takes no gradient).
     /// </summary>
     private protected abstract Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients);
+
+    /// <summary>
+    /// The layer's scaled-linear output (F, B, K_out + 1) from its contiguous float32 CPU sources (F_s, B, K_in + 1), as
+    /// <see cref="Compute"/> (only called where <see cref="HandlesScaled"/>).
+    /// </summary>
+    private protected virtual Tensor ComputeScaled(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients) =>
+        throw new InvalidOperationException($"The {GetType().Name} has no scaled-linear form.");
 }
 
 /// <summary>
@@ -167,11 +185,12 @@ internal static class SlotBlocks
 
     /// <summary>
     /// The buffers the backward pass adds the sources' gradients into: each source's shared buffer, or for a source
-    /// that takes no gradient a zero-filled scratch tensor (rows, B, K).
+    /// that takes no gradient a zero-filled scratch tensor (rows, B, <paramref name="width"/>: K, or K + 1 on
+    /// scaled-linear values).
     /// </summary>
-    public static Tensor[] GradientBuffers(InnerLayer layer, GradientAccumulator?[] gradients, long batch, Device device) =>
+    public static Tensor[] GradientBuffers(InnerLayer layer, GradientAccumulator?[] gradients, long batch, Device device, long width) =>
         [.. layer.Spec.Plan.SourceFolds.Select((rows, s) =>
-            gradients[s]?.Buffer() ?? torch.zeros([rows, batch, layer.InputUnits], ScalarType.Float32, device))];
+            gradients[s]?.Buffer() ?? torch.zeros([rows, batch, width], ScalarType.Float32, device))];
 
     /// <summary>
     /// Resolves the gather index (rows of the sources concatenated in order, then the padding row) into (source, row)

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 7;
+    const int AbiVersion = 8;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -95,6 +95,36 @@ internal static class CircuitsNative
     [DllImport(Library)]
     public static extern int circuits_mixing_backward_input(IntPtr[] rows, IntPtr[] grads, long batch, long k, IntPtr mask, IntPtr w,
         long folds, long arity, IntPtr y, IntPtr g, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_scaled_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold, long wSlot,
+        long folds, long arity, long o, IntPtr y, IntPtr z, IntPtr divisors, IntPtr maxima, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, long folds, long arity, long o,
+        IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_scaled_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold,
+        long wSlot, long folds, long arity, long o, IntPtr t, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_scaled_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds,
+        long arity, IntPtr y, IntPtr factors, IntPtr maxima, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, long folds,
+        long arity, IntPtr g, IntPtr factors, IntPtr maxima, IntPtr gw, long foldBegin, long foldEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_mixing_scaled_backward_input(IntPtr[] grads, long batch, long k, IntPtr mask, IntPtr w,
+        long folds, long arity, IntPtr g, IntPtr factors, IntPtr maxima, long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_to_scaled(IntPtr x, long rows, long k, IntPtr y, long rowBegin, long rowEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_to_scaled_backward(IntPtr gy, IntPtr y, long rows, long k, IntPtr gx, long rowBegin, long rowEnd);
 
     [DllImport(Library)]
     public static extern int circuits_input_forward(IntPtr table, IntPtr x, long batch, long variables, long channels, long categories,

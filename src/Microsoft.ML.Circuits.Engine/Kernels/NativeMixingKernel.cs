@@ -23,6 +23,11 @@ internal sealed class NativeMixingKernel : NativeLayerKernel
 
     private protected override bool Handles(InnerLayer layer) => layer is MixingLayer;
 
+    private protected override bool HandlesScaled(InnerLayer layer) => layer is MixingLayer;
+
+    private protected override Tensor ComputeScaled(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients) =>
+        MixingScaledFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer, gradients);
+
     private protected override Tensor Compute(InnerLayer layer, Tensor[] sources, GradientAccumulator?[] gradients) =>
         MixingFunction.Apply(sources, ((MixingLayer)layer).Weights().contiguous(), layer, gradients);
 }
@@ -64,7 +69,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
-            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k);
             var rows = SlotBlocks.Pointers(layer, sources, batch * k);
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
             IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pg = CircuitsNative.DataPointer(g),

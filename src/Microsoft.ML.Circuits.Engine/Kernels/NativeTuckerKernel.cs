@@ -64,7 +64,7 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
             var layer = shape.Layer;
             long folds = layer.Folds, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
-            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device);
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k);
             var gw = torch.empty_like(w);
             using var ge = torch.empty_like(e);
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),

@@ -68,7 +68,7 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
     /// the paths it does not compute (and <see cref="Semiring.Scoring"/> under Auto) to the managed one.
     /// </summary>
     internal string KernelNameFor(Semiring semiring) =>
-        kernel is Kernels.NativeLayerKernel native && native.ComputesPath(semiring) ? kernel.Name : Kernels.ManagedLayerKernel.Instance.Name;
+        kernel is Kernels.NativeLayerKernel native && native.Computes(this, semiring) ? kernel.Name : Kernels.ManagedLayerKernel.Instance.Name;
 
     /// <summary>Chooses this layer's kernel for <paramref name="preference"/> (<see cref="TensorizedCircuit.KernelPreference"/>).</summary>
     internal void SelectKernel(LayerKernelPreference preference, Device device) =>

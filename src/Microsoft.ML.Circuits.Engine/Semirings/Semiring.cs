@@ -41,12 +41,14 @@ public abstract class Semiring
     internal static Semiring SumProduct => ScaledLinear;
 
     /// <summary>
-    /// <see cref="SumProduct"/> for <paramref name="circuit"/>: log-sum-exp when a native kernel computes some of its
-    /// layers (they compute in log space, and measure faster there than the managed kernels on the scaled-linear path:
-    /// docs/benchmarks.md, "Native kernels"); <see cref="SumProduct"/> otherwise.
+    /// <see cref="SumProduct"/> for <paramref name="circuit"/>: log-sum-exp when a native kernel computes one of its
+    /// layers only in log space (Tucker, CP-S: their native kernels measure faster on log-sum-exp than the managed
+    /// kernels on the scaled-linear path, docs/benchmarks.md, "Native kernels"); <see cref="SumProduct"/> (scaled-linear)
+    /// otherwise — on the managed kernels, and where every native kernel of the circuit computes the scaled-linear path
+    /// too (CP, CP-XS, mixing), which measures faster than their log-sum-exp path.
     /// </summary>
     internal static Semiring SumProductFor(TensorizedCircuit circuit) =>
-        circuit.Layers.Any(layer => layer.Kernel is Kernels.NativeLayerKernel) ? LogSumExp : SumProduct;
+        circuit.Layers.Any(layer => layer.Kernel is Kernels.NativeLayerKernel native && !native.Computes(layer, SumProduct)) ? LogSumExp : SumProduct;
 
     /// <summary>
     /// The sum-product semiring of scores that are saved or compared across versions: the ML.NET transformers' scores,

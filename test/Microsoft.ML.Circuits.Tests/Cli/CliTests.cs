@@ -218,10 +218,15 @@ public sealed class CliTests
         Assert.AreEqual(0, one.ExitCode, one.Error);
         // A single path runs on the default kernels: native for the CP layers where the library is available (Auto).
         StringAssert.Contains(one.Output, TensorizedCircuit.NativeKernelsUnavailable is null ? "| native | log-sum-exp |" : "| managed | log-sum-exp |");
-        // The native kernels do not compute scaled-linear: the row names the kernel that ran that path.
+        // The native CP kernel computes the scaled-linear path too; a Tucker layer's only log-sum-exp: the row names
+        // the kernel that ran the path.
         var scaled = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--semiring", "scaled-linear");
         Assert.AreEqual(0, scaled.ExitCode, scaled.Error);
-        StringAssert.Contains(scaled.Output, "| managed | scaled-linear |");
+        StringAssert.Contains(scaled.Output, TensorizedCircuit.NativeKernelsUnavailable is null ? "| native | scaled-linear |" : "| managed | scaled-linear |");
+        var tucker = Run("bench", "--rg", "QG", "--layer", "tucker", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--semiring", "scaled-linear");
+        Assert.AreEqual(0, tucker.ExitCode, tucker.Error);
+        // Its Tucker layers run managed on that path (its mixing layers natively where the library is available).
+        StringAssert.Matches(tucker.Output, new System.Text.RegularExpressions.Regex(@"\| managed(\+native)? \| scaled-linear \|"));
         var both = Run("bench", "--k", "2", "--compare", "--semiring", "scaled-linear");
         Assert.AreNotEqual(0, both.ExitCode);
         StringAssert.Contains(both.Error, "--compare");
@@ -243,17 +248,19 @@ public sealed class CliTests
             StringAssert.Contains(refused.Error, reason);
             return;
         }
-        // --kernel native runs the CP layers natively, on the log-sum-exp path they compute.
+        // --kernel native runs the CP layers natively, on the default scaled-linear path, which they compute too.
         var native = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--threads", "1", "--kernel", "native");
         Assert.AreEqual(0, native.ExitCode, native.Error);
-        StringAssert.Contains(native.Output, "| native | log-sum-exp |");   // a QT circuit has CP layers only
+        StringAssert.Contains(native.Output, "| native | scaled-linear |");   // a QT circuit has CP layers only
         var (code, output, error) = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--compare-kernels");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "| managed | log-sum-exp |");
         StringAssert.Contains(output, "| native | log-sum-exp |");
         StringAssert.Contains(output, "train ms/step managed | train ms/step native | train ratio");
         StringAssert.Contains(output, "| managed | scaled-linear |");
-        StringAssert.Contains(output, "train ms/step managed scaled-linear | train ms/step native log-sum-exp | train ratio");
+        StringAssert.Contains(output, "| native | scaled-linear |");
+        Assert.AreEqual(2, output.Split("train ms/step managed | train ms/step native | train ratio").Length - 1, "the kernels compared on each path");
+        StringAssert.Contains(output, "train ms/step log-sum-exp | train ms/step scaled-linear | train ratio");
     }
 
     [TestMethod]

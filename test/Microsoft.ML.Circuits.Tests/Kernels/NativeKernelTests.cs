@@ -107,6 +107,38 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DynamicData(nameof(Cases))]
+    public void NativeAndManagedAgreeOnTheScaledLinearPath(RegionGraphKind graph, LayerKind layer, Reparameterization reparameterization)
+    {
+        RequireNative();
+        // The native CP, CP-XS and mixing kernels compute scaled-linear passes too (scaled_kernels.cpp); CP-S and
+        // Tucker layers hand them to the managed kernel. Both kernels on the scaled-linear path, and the native one
+        // against the log-sum-exp reference as well.
+        var description = TinyCircuits.Tiny(graph, layer, 5, 5, 1, 7, units: 5, reparameterization: reparameterization, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var x = TinyCircuits.RandomImages(description, 33, seed: 4);
+        var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.LogSumExp);
+        var managed = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
+        var native = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+        foreach (var l in circuit.Layers)
+            Assert.AreEqual(l is CpLayer or MixingLayer || l.GetType() == typeof(SharedCpLayer), l.KernelNameFor(Semiring.ScaledLinear) == "native",
+                $"layer {l.Spec.Index} ({l.GetType().Name}): the CP, CP-XS and mixing layers compute scaled-linear passes natively, and only they");
+        double overall = managed.DataGradients.Max(g => g.abs().max().item<float>());
+        foreach (var (expected, name) in new[] { (managed, "managed scaled-linear"), (reference, "managed log-sum-exp") })
+        {
+            AssertClose(expected.LogCircuit, native.LogCircuit, $"log c(x) against the {name}", floor: 1);
+            AssertClose(expected.LogZ, native.LogZ, $"log Z against the {name}", floor: 1);
+            for (int p = 0; p < managed.DataGradients.Length; p++)
+            {
+                AssertClose(expected.DataGradients[p], native.DataGradients[p], $"∂ mean log c(x) / ∂ parameter {p} against the {name}",
+                    floor: reparameterization == Reparameterization.Softmax ? overall : 1e-6);
+                AssertClose(expected.PartitionGradients[p], native.PartitionGradients[p], $"∂ log Z / ∂ parameter {p} against the {name}",
+                    floor: reparameterization == Reparameterization.Softmax ? overall : expected.DataGradients[p].abs().max().item<float>());
+            }
+        }
+    }
+
+    [TestMethod]
     [DataRow(RegionGraphKind.QuadGraph, LayerKind.CP)]
     [DataRow(RegionGraphKind.PoonDomingos, LayerKind.CP)]
     [DataRow(RegionGraphKind.QuadGraph, LayerKind.Tucker)]
@@ -295,17 +327,18 @@ public sealed class NativeKernelTests
 
     sealed record Result(Tensor LogCircuit, Tensor LogZ, Tensor[] DataGradients, Tensor[] PartitionGradients);
 
-    static Result Pass(TensorizedCircuit circuit, Tensor x, LayerKernelPreference preference)
+    static Result Pass(TensorizedCircuit circuit, Tensor x, LayerKernelPreference preference, Semiring? semiring = null)
     {
+        // By default both kernels on the log-sum-exp reference path.
+        semiring ??= Semiring.LogSumExp;
         circuit.KernelPreference = preference;
         var parameters = circuit.parameters().Where(p => p.requires_grad).ToArray();
         circuit.zero_grad();
-        // Both kernels on the log-sum-exp reference path (the one the native kernels compute).
-        var logCircuit = new MarginalQuery(circuit) { Semiring = Semiring.LogSumExp }.LogCircuit(x, null);
+        var logCircuit = new MarginalQuery(circuit) { Semiring = semiring }.LogCircuit(x, null);
         logCircuit.mean().backward();
         var data = parameters.Select(p => p.grad is null ? torch.zeros_like(p) : p.grad.clone()).ToArray();
         circuit.zero_grad();
-        var logZ = new PartitionQuery(circuit, Semiring.LogSumExp).Evaluate();
+        var logZ = new PartitionQuery(circuit, semiring).Evaluate();
         logZ.backward();
         var partition = parameters.Select(p => p.grad is null ? torch.zeros_like(p) : p.grad.clone()).ToArray();
         circuit.zero_grad();
@@ -395,6 +428,82 @@ public sealed class NativeKernelTests
     [TestMethod]
     [DataRow(LayerKind.CP, false)]
     [DataRow(LayerKind.CPXS, false)]
+    [DataRow(LayerKind.CP, true)]
+    public void OnScaledLinearValuesZeroVectorsAndZeroEntriesAgreeWithTheManagedKernel(LayerKind kind, bool mixing)
+    {
+        RequireNative();
+        var (circuit, layer) = LayerCase(kind, mixing);
+        using var owned = circuit;
+        using var generator = new Generator(7, torch.CPU);
+        // Zero entries everywhere (−∞ log-values) and one zero vector (image 2 of row 0): linear 0, the floor scale.
+        var values = Semiring.ScaledLinear.FromLogValues(RandomSourceValues(layer, 9, wholeRow: true, generator));
+        Assert.AreEqual(ScaledLinearSemiring.ZeroScale, values[0, 2, layer.InputUnits].item<float>());
+        // A mixing unit is zero only where all its slots are: image 2 a zero vector in every row.
+        if (mixing) values[TensorIndex.Colon, 2] = values[0, 2];
+
+        (Tensor Y, Tensor Grad, Tensor WeightGrad) Run(LayerKernelPreference preference)
+        {
+            circuit.KernelPreference = preference;
+            circuit.zero_grad();
+            var source = values.clone().requires_grad_();
+            var y = layer.Forward(Split(layer, source), Semiring.ScaledLinear);
+            Assert.AreEqual(preference == LayerKernelPreference.Native ? "native" : "managed", layer.KernelNameFor(Semiring.ScaledLinear));
+            var g = torch.rand(y.shape, generator: new Generator(9, torch.CPU));
+            y.mul(g).sum().backward();
+            return (y.detach().clone(), source.grad!.clone(), layer.parameters().First().grad!.clone());
+        }
+        var managed = Run(LayerKernelPreference.Managed);
+        var native = Run(LayerKernelPreference.Native);
+        var scales = native.Y.narrow(-1, layer.OutputUnits, 1);
+        Assert.IsTrue(scales.eq(ScaledLinearSemiring.ZeroScale).any().item<bool>(), "some output is the zero vector");
+        CollectionAssert.AreEqual(managed.Y.eq(0).data<bool>().ToArray(), native.Y.eq(0).data<bool>().ToArray(), "the same entries are 0");
+        CollectionAssert.AreEqual(managed.Y.narrow(-1, layer.OutputUnits, 1).eq(ScaledLinearSemiring.ZeroScale).data<bool>().ToArray(),
+            scales.eq(ScaledLinearSemiring.ZeroScale).data<bool>().ToArray(), "the same outputs are the zero vector");
+        AssertClose(managed.Y.narrow(-1, 0, layer.OutputUnits), native.Y.narrow(-1, 0, layer.OutputUnits), "linear parts");
+        var real = scales.ne(ScaledLinearSemiring.ZeroScale);
+        AssertClose(managed.Y.narrow(-1, layer.OutputUnits, 1).masked_select(real), scales.masked_select(real), "log-scales");
+        Assert.IsFalse(native.Grad.isnan().any().item<bool>() || native.WeightGrad.isnan().any().item<bool>(), "no NaN gradient");
+        AssertClose(managed.Grad, native.Grad, "input gradient");
+        Assert.AreEqual(0.0, native.Grad.narrow(-1, layer.InputUnits, 1).abs().max().item<float>(), "no gradient reaches a log-scale");
+        AssertClose(managed.WeightGrad, native.WeightGrad, "weight gradient");
+    }
+
+    [TestMethod]
+    public void TheNativeConversionToScaledLinearValuesAgreesWithTheSemiringsOnValuesAndGradients()
+    {
+        RequireNative();
+        using var generator = new Generator(13, torch.CPU);
+        // 70 rows (more than one chunk of 64), K = 11 (not a multiple of 8); −∞ entries, one row entirely −∞, one row
+        // holding a NaN, and rows whose spread puts entries far below the maximum.
+        var values = torch.randn([7, 10, 11], generator: generator) * 30;
+        values = values.masked_fill(torch.rand([7, 10, 11], generator: generator) < 0.2, double.NegativeInfinity);
+        values[2, 3] = torch.full([11], double.NegativeInfinity);
+        values[4, 5, 6] = torch.tensor(float.NaN);
+        var managedSource = values.clone().requires_grad_();
+        var nativeSource = values.clone().requires_grad_();
+        var managed = Semiring.ScaledLinear.FromLogValues(managedSource);
+        var native = global::Microsoft.ML.Circuits.Kernels.ToScaledFunction.Apply(nativeSource);
+        CollectionAssert.AreEqual(managed.shape, native.shape);
+        CollectionAssert.AreEqual(managed.isnan().data<bool>().ToArray(), native.isnan().data<bool>().ToArray(), "NaN at the same places");
+        var defined = managed.isnan().logical_not();
+        AssertClose(managed.masked_select(defined), native.masked_select(defined), "values", tolerance: 1e-5);
+        Assert.AreEqual(ScaledLinearSemiring.ZeroScale, native[2, 3, 11].item<float>(), "a wholly −∞ row is the zero vector");
+        Assert.AreEqual(0.0, native[2, 3].narrow(0, 0, 11).abs().max().item<float>());
+        var g = torch.rand(managed.shape, generator: generator);
+        managed.masked_fill(managed.isnan(), 0).mul(g).sum().backward();
+        native.masked_fill(native.isnan(), 0).mul(g).sum().backward();
+        // The row holding a NaN has NaN gradients (0·NaN), in both.
+        CollectionAssert.AreEqual(managedSource.grad!.isnan().data<bool>().ToArray(), nativeSource.grad!.isnan().data<bool>().ToArray(), "NaN gradients at the same places");
+        var definedGrad = managedSource.grad!.isnan().logical_not();
+        AssertClose(managedSource.grad!.masked_select(definedGrad), nativeSource.grad!.masked_select(definedGrad), "gradients", tolerance: 1e-5);
+        using (torch.no_grad())
+            AssertClose(managed.detach().masked_fill(managed.detach().isnan(), 0), global::Microsoft.ML.Circuits.Kernels.ToScaledFunction.Apply(values).masked_fill(native.detach().isnan(), 0),
+                "values without autograd", tolerance: 1e-5);
+    }
+
+    [TestMethod]
+    [DataRow(LayerKind.CP, false)]
+    [DataRow(LayerKind.CPXS, false)]
     [DataRow(LayerKind.Tucker, false)]
     [DataRow(LayerKind.CP, true)]
     public void ANaNInputGivesNaNOutputsAsTheManagedKernelDoes(LayerKind kind, bool mixing)
@@ -420,12 +529,15 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
-    [DataRow(LayerKind.CP, "CircuitsNativeCp")]
-    [DataRow(LayerKind.CP, "CircuitsNativeMixing")]
-    [DataRow(LayerKind.CP, "CircuitsNativeInput")]
-    [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient")]
-    [DataRow(LayerKind.Tucker, "CircuitsNativeTucker")]
-    public void AFailureInsideANativeBackwardPassReachesTheCallerInsteadOfEndingTheProcess(LayerKind kind, string function)
+    [DataRow(LayerKind.CP, "CircuitsNativeCp", true)]
+    [DataRow(LayerKind.CP, "CircuitsNativeMixing", true)]
+    [DataRow(LayerKind.CP, "CircuitsNativeCpScaled", false)]
+    [DataRow(LayerKind.CP, "CircuitsNativeMixingScaled", false)]
+    [DataRow(LayerKind.CP, "CircuitsNativeToScaled", false)]
+    [DataRow(LayerKind.CP, "CircuitsNativeInput", false)]
+    [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient", false)]
+    [DataRow(LayerKind.Tucker, "CircuitsNativeTucker", false)]
+    public void AFailureInsideANativeBackwardPassReachesTheCallerInsteadOfEndingTheProcess(LayerKind kind, string function, bool logSpace)
     {
         RequireNative();
         // libtorch calls the native functions' backward passes under native frames, where a managed exception would end
@@ -434,7 +546,10 @@ public sealed class NativeKernelTests
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
         using var circuit = new TensorizedCircuit(description, seed: 3) { KernelPreference = LayerKernelPreference.Native };
         var x = TinyCircuits.RandomImages(description, 8, seed: 4);
-        using var step = new Microsoft.ML.Circuits.Training.TrainingStep(circuit, new Microsoft.ML.Circuits.Training.TrainerOptions { LearningRate = 0.1 });
+        // The CP circuit trains on the scaled-linear path by default; its log-sum-exp functions run on that path.
+        var semiring = logSpace ? Semiring.LogSumExp : Semiring.SumProductFor(circuit);
+        using var step = new Microsoft.ML.Circuits.Training.TrainingStep(circuit, new Microsoft.ML.Circuits.Training.TrainerOptions { LearningRate = 0.1 }, semiring);
+        Tensor LogCircuit() => new MarginalQuery(circuit) { Semiring = semiring }.LogCircuit(x, null);
         var before = circuit.parameters().Select(p => p.detach().clone()).ToArray();
         try
         {
@@ -444,13 +559,13 @@ public sealed class NativeKernelTests
             var after = circuit.parameters().Select(p => p.detach()).ToArray();
             for (int p = 0; p < before.Length; p++)
                 Assert.IsTrue(before[p].allclose(after[p], rtol: 0, atol: 0), $"parameter {p} was not updated");
-            circuit.LogCircuit(x).sum().backward();
+            LogCircuit().sum().backward();
         }
         finally
         {
             Microsoft.ML.Circuits.Kernels.NativeAutograd.Fault = null;
         }
-        Assert.Throws<OutOfMemoryException>(() => circuit.LogCircuit(x), "the caller's own backward pass failed: the next forward pass says so");
+        Assert.Throws<OutOfMemoryException>(() => LogCircuit(), "the caller's own backward pass failed: the next forward pass says so");
         circuit.zero_grad();
         Assert.IsNull(step.Run(x, 0.1).NonFinite, "once reported, the failure is gone and training goes on");
     }
@@ -492,7 +607,8 @@ public sealed class NativeKernelTests
         var managedLse = MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null);
         circuit.KernelPreference = LayerKernelPreference.Auto;
         Assert.IsTrue(circuit.Layers.All(l => l.KernelName == (l is CpLayer or MixingLayer ? "native" : "managed")));
-        Assert.AreSame(Semiring.LogSumExp, Semiring.SumProductFor(circuit), "the default path is the one the native kernels compute");
+        Assert.AreSame(Semiring.ScaledLinear, Semiring.SumProductFor(circuit), "the default path: scaled-linear, which the CP and mixing kernels compute");
+        Assert.IsTrue(circuit.Layers.All(l => l.KernelNameFor(Semiring.ScaledLinear) == l.KernelName), "every native layer computes it natively");
         var autoScore = MarginalQuery.Upward(circuit, x, null, Semiring.Scoring, null);
         var autoLse = MarginalQuery.Upward(circuit, x, null, Semiring.LogSumExp, null);
         CollectionAssert.AreEqual(managedScore.data<float>().ToArray(), autoScore.data<float>().ToArray(), "scores are bit for bit the managed kernel's");

@@ -324,17 +324,22 @@ public sealed class ScaledLinearTests
         using var circuit = new TensorizedCircuit(description);
         Assert.ThrowsExactly<ArgumentException>(() => new LogLikelihoodQuery(circuit) { Semiring = Semiring.MaxPlus });
         Assert.ThrowsExactly<ArgumentException>(() => new MarginalQuery(circuit) { Semiring = Semiring.MaxPlus });
-        // On the managed kernels the library's sum-product is scaled-linear; where native kernels compute some layers
-        // (Auto with the native library) it is log-sum-exp, the path they compute.
+        // On the managed kernels the library's sum-product is scaled-linear; so it is on the native CP and mixing
+        // kernels, which compute it too; where a native kernel computes a layer only in log space (Tucker), log-sum-exp.
         circuit.KernelPreference = LayerKernelPreference.Managed;
         Assert.AreSame(Semiring.SumProduct, new LogLikelihoodQuery(circuit).Semiring);
         Assert.AreSame(Semiring.SumProduct, new MarginalQuery(circuit).Semiring);
         Assert.AreSame(Semiring.SumProduct, new PartitionQuery(circuit).Semiring);
         Assert.AreEqual("scaled-linear", Semiring.ScaledLinear.Name);
         circuit.KernelPreference = LayerKernelPreference.Auto;
+        Assert.AreSame(Semiring.SumProduct, Semiring.SumProductFor(circuit));
+        Assert.AreSame(Semiring.SumProduct, new LogLikelihoodQuery(circuit).Semiring);
+        Assert.AreSame(Semiring.SumProduct, new PartitionQuery(circuit).Semiring);
+        using var tucker = new TensorizedCircuit(Tiny(RegionGraphKind.QuadGraph, LayerKind.Tucker, 2, 2, 1, 3));
+        tucker.KernelPreference = LayerKernelPreference.Auto;
         var expected = TensorizedCircuit.NativeKernelsUnavailable is null ? Semiring.LogSumExp : Semiring.SumProduct;
-        Assert.AreSame(expected, Semiring.SumProductFor(circuit));
-        Assert.AreSame(expected, new LogLikelihoodQuery(circuit).Semiring);
-        Assert.AreSame(expected, new PartitionQuery(circuit).Semiring);
+        Assert.AreSame(expected, Semiring.SumProductFor(tucker));
+        Assert.AreSame(expected, new LogLikelihoodQuery(tucker).Semiring);
+        Assert.AreSame(expected, new PartitionQuery(tucker).Semiring);
     }
 }

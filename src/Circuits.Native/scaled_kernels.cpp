@@ -1,0 +1,312 @@
+// Fused CPU kernels for the CP family (CP, CP-XS) and the mixing layers on scaled-linear values: the representation of
+// the engine's ScaledLinearSemiring, where a vector of K units is K + 1 floats — K linear values scaled to a maximum
+// of 1 (all 0 for the zero vector) and one log-scale s (ZeroScale for the zero vector), value = e^s · linear. Sums
+// and products are plain GEMMs and multiplications of the linear parts with the log-scales added, and each output is
+// rescaled to a maximum of 1 at the end: no exponential or logarithm touches the units' values (the log-sum-exp
+// kernels of cp_kernels.cpp and mixing_kernels.cpp spend as much time on them as on their GEMMs at K = 16). Same
+// conventions as those kernels: a C ABI on the tensors' memory, called by Microsoft.ML.Circuits.Engine
+// (Kernels/NativeScaledKernels.cs), which runs ranges of the work on its own threads.
+//
+// Layouts (row-major, float32 unless said):
+//   rows      (F·H)        for slot (f, h), the (B, K + 1) block it reads in place in a source; null for a padded slot
+//   mask      (F·H)        uint8, 0 = padded slot (left out: the product's or the sum's unit); null when none is
+//   y         (F, B, O + 1) output: linear values rescaled to a maximum of 1, then the log-scale
+//   maxima    (F, B)       the divisor of each output's rescale (its maximum before it; 1 for the zero vector)
+// The log-scales are constants to autograd (detached in the managed semiring, like the shift of the max-subtraction
+// trick), so no gradient flows into or out of the scale column; the values and gradients are those of the managed
+// ScaledLinearSemiring to float32 rounding.
+#include <cmath>
+#include <cstdint>
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "vector_math.h"
+
+#define CIRCUITS_EXPORT __attribute__((visibility("default")))
+
+using namespace circuits;
+
+namespace {
+
+// The log-scale of the zero vector (ScaledLinearSemiring.ZeroScale): a finite floor.
+constexpr float ZeroScale = -1e15f;
+
+// Rescales the n linear values p to a maximum of 1 into y (then y[n] = the log-scale): zeros and ZeroScale for the
+// zero vector, NaN for a vector holding a NaN. Returns the divisor (1 for the zero vector).
+inline float Rescale(const float* p, int64_t n, float scale, float* y) {
+    float m = RowMax(p, n);
+    if (m == 0.0f) {
+        std::memset(y, 0, sizeof(float) * n);
+        y[n] = ZeroScale;
+        return 1.0f;
+    }
+    float r = 1.0f / m;
+    const V8 rv = Splat(r);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(y + i, Load(p + i) * rv);
+    for (; i < n; i++) y[i] = p[i] * r;
+    float s = scale + std::log(m);   // NaN stays NaN
+    y[n] = s > ZeroScale || s != s ? s : ZeroScale;
+    return m;
+}
+
+// v[i] *= 1 / d for the n entries. (One division per row, not per entry: the managed semiring divides each entry,
+// which rounds differently by at most an ulp; a vector division per entry cost more than the rows' GEMM here.)
+inline void Divide(float* v, float d, int64_t n) {
+    const V8 rv = Splat(1.0f / d);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(v + i, Load(v + i) * rv);
+    for (; i < n; i++) v[i] *= 1.0f / d;
+}
+
+// out[i] = g[i] · (c / d): the gradient of a rescaled row (divisor d), times a factor c.
+inline void ScaledQuotient(const float* g, float d, float c, float* out, int64_t n) {
+    float r = c / d;
+    const V8 rv = Splat(r);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(out + i, Load(g + i) * rv);
+    for (; i < n; i++) out[i] = g[i] * r;
+}
+
+inline bool Padded(const uint8_t* mask, int64_t slot) { return mask != nullptr && mask[slot] == 0; }
+
+}  // namespace
+
+extern "C" {
+
+/// CP family, forward, for the folds [foldBegin, foldEnd): per slot z_h = x_h · w[f, h] (the GEMM reads the linear part of
+/// each (B, K + 1) row in place), rescaled to a maximum of 1 per image when the arity is above 2 (so a product of H maxima
+/// each as small as the clamp bound cannot leave float32's range), the product over the real slots, then the output's
+/// rescale; the log-scale is the sum of the slots' plus the logs of the divisors. When z is not null (training), also
+/// saved for the backward pass: z (F, H, B, O) the slots' factors as multiplied, divisors (F, H, B) their rescales (1 when
+/// not rescaled) and maxima (F, B). A padded slot's z and divisors are left unwritten.
+CIRCUITS_EXPORT
+int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
+                                   int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, float* y, float* z,
+                                   float* divisors, float* maxima, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
+    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (divisors == nullptr)) return -1;
+    bool save = z != nullptr, rescaleSlots = arity > 2;
+    int64_t width = k + 1;
+    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : batch * o);
+    for (int64_t f = foldBegin; f < foldEnd; f++) {
+        bool first = true;
+        std::fill(scale.begin(), scale.end(), 0.0f);
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(mask, slot)) continue;
+            const float* xs = rows[slot];
+            float* zs = save ? z + slot * batch * o : scratch.data();
+            Gemm(xs, width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
+            for (int64_t b = 0; b < batch; b++) {
+                scale[b] += xs[b * width + k];
+                if (!rescaleSlots) continue;
+                float m = RowMax(zs + b * o, o), d = m == 0.0f ? 1.0f : m;
+                Divide(zs + b * o, d, o);
+                scale[b] += std::log(m);   // −∞ for a zero slot: the product is then 0 and its scale the floor
+                if (save) divisors[slot * batch + b] = d;
+            }
+            if (save && !rescaleSlots)
+                for (int64_t b = 0; b < batch; b++) divisors[slot * batch + b] = 1.0f;
+            if (first) std::memcpy(product.data(), zs, sizeof(float) * batch * o);
+            else Multiply(product.data(), zs, product.data(), batch * o);
+            first = false;
+        }
+        if (first) std::fill(product.begin(), product.end(), 1.0f);   // every slot padded: the product's unit
+        float* yf = y + f * batch * (o + 1);
+        for (int64_t b = 0; b < batch; b++) {
+            float d = Rescale(product.data() + b * o, o, scale[b], yf + b * (o + 1));
+            if (maxima != nullptr) maxima[f * batch + b] = d;
+        }
+    }
+    return 0;
+}
+
+/// CP family, first half of the backward pass, for the folds [foldBegin, foldEnd): t (F, H, B, O), the gradient of each
+/// slot's GEMM output — g / maxima times the product of the other slots' factors, divided by the slot's divisor — and
+/// dL/dw per fold gw[f, h] = x_hᵀ · t[f, h] (x_h the linear part of the rows the slot read); gw is (F, H, K, O) even when
+/// the weights are shared (the caller sums over the folds) and is overwritten. g is the output's gradient (F, B, O + 1);
+/// its scale column is ignored.
+CIRCUITS_EXPORT
+int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
+                                           int64_t folds, int64_t arity, int64_t o, const float* g, const float* z,
+                                           const float* divisors, const float* maxima, float* t, float* gw,
+                                           int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
+    if (foldBegin < 0 || foldEnd > folds) return -1;
+    int64_t width = k + 1;
+    for (int64_t f = foldBegin; f < foldEnd; f++)
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            float* gm = gw + slot * k * o;
+            if (Padded(mask, slot)) {
+                std::memset(gm, 0, sizeof(float) * k * o);
+                continue;
+            }
+            float* ts = t + slot * batch * o;
+            for (int64_t b = 0; b < batch; b++) {
+                ScaledQuotient(g + (f * batch + b) * (o + 1), maxima[f * batch + b], 1.0f, ts + b * o, o);
+                float d = divisors[slot * batch + b];
+                if (d != 1.0f) Divide(ts + b * o, d, o);
+            }
+            for (int64_t other = 0; other < arity; other++)
+                if (other != h && !Padded(mask, f * arity + other))
+                    Multiply(ts, z + (f * arity + other) * batch * o, ts, batch * o);
+            // gm (k × o) = xᵀ (k × batch) · t (batch × o): A(i, b) = x[b·(k + 1) + i].
+            Gemm(rows[slot], 1, width, k, ts, o, batch, o, gm, o);
+        }
+    return 0;
+}
+
+/// CP family, second half, for the images [batchBegin, batchEnd): grads[f·H + h][b, i] += Σ_o w[f, h, i, o]·t[f, h, b, o]
+/// into the linear part of the (B, K + 1) gradient block of the row the slot read (zeroed by the caller; its scale column
+/// is left alone). Blocks read by several slots accumulate; ranges of images never write the same memory.
+CIRCUITS_EXPORT
+int32_t circuits_cp_scaled_backward_input(int64_t batch, int64_t k, float* const* grads, const uint8_t* mask, const float* w,
+                                          int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
+                                          const float* t, int64_t batchBegin, int64_t batchEnd) {
+    FlushSubnormals flush;
+    if (batchBegin < 0 || batchEnd > batch) return -1;
+    int64_t n = batchEnd - batchBegin, width = k + 1;
+    std::vector<float> wt(k * o);
+    for (int64_t f = 0; f < folds; f++)
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(mask, slot)) continue;
+            Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
+            Gemm<true>(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, grads[slot] + batchBegin * width, width);
+        }
+    return 0;
+}
+
+/// Mixing, forward, for the folds [foldBegin, foldEnd): y[f, b] = rescale(Σ_h w[f, h]·x_h[b]·e^(s_h − s)), s the
+/// largest log-scale among the real slots (0 if it is not finite, as the managed semiring's guarded maximum), output
+/// log-scale s plus the log of the rescale's divisor. When factors is not null (training), saved for the backward pass:
+/// factors (F, H, B) = e^(s_h − s) (padded slots' unwritten) and maxima (F, B).
+CIRCUITS_EXPORT
+int32_t circuits_mixing_scaled_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
+                                       int64_t folds, int64_t arity, float* y, float* factors, float* maxima,
+                                       int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
+    if (foldBegin < 0 || foldEnd > folds || k <= 0) return -1;
+    int64_t width = k + 1;
+    std::vector<float> sum(k), weighted(k);
+    for (int64_t f = foldBegin; f < foldEnd; f++)
+        for (int64_t b = 0; b < batch; b++) {
+            float shift = NegativeInfinity;
+            for (int64_t h = 0; h < arity; h++)
+                if (!Padded(mask, f * arity + h)) shift = MaxOrNaN(shift, rows[f * arity + h][b * width + k]);
+            if (!std::isfinite(shift)) shift = 0.0f;
+            std::fill(sum.begin(), sum.end(), 0.0f);
+            for (int64_t h = 0; h < arity; h++) {
+                int64_t slot = f * arity + h;
+                if (Padded(mask, slot)) continue;
+                const float* xs = rows[slot] + b * width;
+                float factor = std::exp(xs[k] - shift);
+                if (factors != nullptr) factors[slot * batch + b] = factor;
+                const float* ws = w + slot * k;
+                for (int64_t i = 0; i < k; i++) weighted[i] = ws[i] * factor;
+                MultiplyAdd(xs, weighted.data(), sum.data(), k);
+            }
+            float d = Rescale(sum.data(), k, shift, y + (f * batch + b) * width);
+            if (maxima != nullptr) maxima[f * batch + b] = d;
+        }
+    return 0;
+}
+
+/// Mixing, dL/dw for the folds [foldBegin, foldEnd): gw[f, h, i] = Σ_b g[f, b, i] / maxima[f, b] · x_h[b, i] · factors[f, h, b]
+/// (0 at padded slots); gw is overwritten.
+CIRCUITS_EXPORT
+int32_t circuits_mixing_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
+                                               int64_t folds, int64_t arity, const float* g, const float* factors,
+                                               const float* maxima, float* gw, int64_t foldBegin, int64_t foldEnd) {
+    FlushSubnormals flush;
+    if (foldBegin < 0 || foldEnd > folds) return -1;
+    int64_t width = k + 1;
+    std::vector<float> scaled(k);
+    for (int64_t f = foldBegin; f < foldEnd; f++)
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            float* gws = gw + slot * k;
+            std::memset(gws, 0, sizeof(float) * k);
+            if (Padded(mask, slot)) continue;
+            for (int64_t b = 0; b < batch; b++) {
+                ScaledQuotient(g + (f * batch + b) * width, maxima[f * batch + b], factors[slot * batch + b], scaled.data(), k);
+                MultiplyAdd(rows[slot] + b * width, scaled.data(), gws, k);
+            }
+        }
+    return 0;
+}
+
+/// Mixing, dL/dx for the images [batchBegin, batchEnd): grads[f·H + h][b, i] += g[f, b, i] / maxima[f, b] · w[f, h, i] ·
+/// factors[f, h, b], into the linear part of the gradient block of the row the slot read (zeroed by the caller).
+CIRCUITS_EXPORT
+int32_t circuits_mixing_scaled_backward_input(float* const* grads, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
+                                              int64_t folds, int64_t arity, const float* g, const float* factors,
+                                              const float* maxima, int64_t batchBegin, int64_t batchEnd) {
+    FlushSubnormals flush;
+    if (batchBegin < 0 || batchEnd > batch) return -1;
+    int64_t width = k + 1;
+    std::vector<float> scaled(k);
+    for (int64_t f = 0; f < folds; f++)
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(mask, slot)) continue;
+            const float* ws = w + slot * k;
+            for (int64_t b = batchBegin; b < batchEnd; b++) {
+                ScaledQuotient(g + (f * batch + b) * width, maxima[f * batch + b], factors[slot * batch + b], scaled.data(), k);
+                MultiplyAdd(ws, scaled.data(), grads[slot] + b * width, k);
+            }
+        }
+    return 0;
+}
+
+}  // extern "C"
+
+extern "C" {
+
+/// Log-values (rows of K) to scaled-linear values (rows of K + 1), for the rows [rowBegin, rowEnd): the shift is the row's
+/// maximum (0 where that is not finite, as the managed semiring's guarded maximum), linear = exp(x − shift) (exactly 0 for
+/// −∞ and far below the maximum), the log-scale the maximum clamped below at ZeroScale (NaN stays NaN).
+CIRCUITS_EXPORT
+int32_t circuits_to_scaled(const float* x, int64_t rows, int64_t k, float* y, int64_t rowBegin, int64_t rowEnd) {
+    FlushSubnormals flush;
+    if (rowBegin < 0 || rowEnd > rows || k <= 0) return -1;
+    constexpr int64_t Chunk = 64;   // rows per vectorised exp call
+    std::vector<float> shifts(Chunk), d(Chunk * k), e(Chunk * k);
+    for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += Chunk) {
+        int64_t n = std::min(Chunk, rowEnd - r0);
+        const float* xr = x + r0 * k;
+        for (int64_t r = 0; r < n; r++) shifts[r] = RowMax(xr + r * k, k);
+        ShiftedDifferences(xr, shifts.data(), n, k, d.data());
+        FlushedExp(d.data(), e.data(), n * k);
+        for (int64_t r = 0; r < n; r++) {
+            float* yr = y + (r0 + r) * (k + 1);
+            float m = shifts[r];
+            if (m != m || m == -NegativeInfinity) {
+                // A NaN or +∞ maximum: the shift is 0 (NaN and ∞ reach the output, as in the managed semiring).
+                for (int64_t i = 0; i < k; i++) yr[i] = std::exp(xr[r * k + i]);
+                yr[k] = m;
+                continue;
+            }
+            std::memcpy(yr, e.data() + r * k, sizeof(float) * k);
+            yr[k] = m > ZeroScale ? m : ZeroScale;
+        }
+    }
+    return 0;
+}
+
+/// The backward pass of circuits_to_scaled for the rows [rowBegin, rowEnd): gx[r, i] = gy[r, i]·y[r, i] for i < K (the
+/// shift is a constant to autograd; the log-scale column takes no gradient).
+CIRCUITS_EXPORT
+int32_t circuits_to_scaled_backward(const float* gy, const float* y, int64_t rows, int64_t k, float* gx, int64_t rowBegin,
+                                    int64_t rowEnd) {
+    FlushSubnormals flush;
+    if (rowBegin < 0 || rowEnd > rows || k <= 0) return -1;
+    for (int64_t r = rowBegin; r < rowEnd; r++) Multiply(gy + r * (k + 1), y + r * (k + 1), gx + r * k, k);
+    return 0;
+}
+
+}  // extern "C"

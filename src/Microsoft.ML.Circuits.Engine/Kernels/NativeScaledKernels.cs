@@ -1,0 +1,227 @@
+using Microsoft.ML.Circuits.Layers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Circuits.Kernels;
+
+/// <summary>
+/// The CP-family layer (CP, CP-XS) on scaled-linear values as one autograd node (src/Circuits.Native/scaled_kernels.cpp):
+/// per slot a GEMM of the linear part of the rows it reads in place, the product over the slots, one rescale per image,
+/// the log-scales added; no exponential or logarithm on the units' values. Arguments the weights, the shape and the
+/// layer's sources (each (F_s, B, K + 1)); output (F, B, O + 1). Its backward pass writes the linear part of the sources'
+/// gradients in place (the log-scales are constants to autograd, as in <see cref="Semirings.ScaledLinearSemiring"/>).
+/// </summary>
+internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledFunction>
+{
+    public override string Name => "CircuitsNativeCpScaled";
+
+    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, GradientAccumulator?[] Gradients);
+
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
+    {
+        var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var w = (Tensor)vars[0];
+        var shape = (Shape)vars[1];
+        var sources = NativeAutograd.Sources(vars);
+        var (y, z, divisors, maxima) = Run(sources, w, shape, save: true);
+        // The backward pass reads the slots' factors, their rescales, the outputs' divisors and the inputs' linear parts.
+        NativeAutograd.Save(ctx, shape, [w, z!, divisors!, maxima!, .. sources]);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        {
+            var saved = ctx.get_saved_variables();
+            var (w, z, divisors, maxima) = (saved[0], saved[1], saved[2], saved[3]);
+            var sources = saved.Skip(4).ToArray();
+            var shape = (Shape)ctx.get_data("shape");
+            var layer = shape.Layer;
+            long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
+            using var g = gradOutput.contiguous();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
+            var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
+            using var t = torch.empty_like(z);
+            var (wFold, wSlot) = CpFunction.Strides(shape.Shared, arity, k, o);
+            var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
+            var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
+            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
+                pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
+                mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
+            // The weight half writes t, which the input half reads: they run one after the other.
+            CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
+                rows, batch, k, mask, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
+            CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
+                batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pt, begin, end));
+            GC.KeepAlive(layer);
+            GC.KeepAlive(sources);
+            return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.Shared), shape.Gradients, sourceGrads);
+        });
+    }
+
+    static (Tensor Y, Tensor? Z, Tensor? Divisors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    {
+        var layer = shape.Layer;
+        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
+        var device = w.device;
+        var y = torch.empty([folds, batch, o + 1], ScalarType.Float32, device);
+        var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
+        var divisors = save ? torch.empty([folds, arity, batch], ScalarType.Float32, device) : null;
+        var maxima = save ? torch.empty([folds, batch], ScalarType.Float32, device) : null;
+        var (wFold, wSlot) = CpFunction.Strides(shape.Shared, arity, k, o);
+        var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
+        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pz = CircuitsNative.DataPointer(z),
+            pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima),
+            mask = CircuitsNative.DataPointer(layer.PaddingMask);
+        CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_forward(
+            rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, py, pz, pd, pm, begin, end));
+        GC.KeepAlive(sources);
+        GC.KeepAlive(w);
+        return (y, z, divisors, maxima);
+    }
+}
+
+/// <summary>
+/// The mixing layer on scaled-linear values as one autograd node (src/Circuits.Native/scaled_kernels.cpp): per image the
+/// largest log-scale among the slots, each slot's linear part weighted by its weights and by e^(its scale − the largest),
+/// summed and rescaled. Arguments the weights (F, H, K), the shape and the sources (each (F_s, B, K + 1)); output
+/// (F, B, K + 1).
+/// </summary>
+internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<MixingScaledFunction>
+{
+    public override string Name => "CircuitsNativeMixingScaled";
+
+    sealed record Shape(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients);
+
+    public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
+    {
+        var shape = new Shape(layer, sources[0].shape[1], gradients);
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var w = (Tensor)vars[0];
+        var shape = (Shape)vars[1];
+        var sources = NativeAutograd.Sources(vars);
+        var (y, factors, maxima) = Run(sources, w, shape, save: true);
+        NativeAutograd.Save(ctx, shape, [w, factors!, maxima!, .. sources]);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        {
+            var saved = ctx.get_saved_variables();
+            var (w, factors, maxima) = (saved[0], saved[1], saved[2]);
+            var sources = saved.Skip(3).ToArray();
+            var shape = (Shape)ctx.get_data("shape");
+            var layer = shape.Layer;
+            long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
+            using var g = gradOutput.contiguous();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
+            var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
+            var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
+            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors),
+                pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask);
+            Tensor? gw = null;
+            if (w.requires_grad)
+            {
+                gw = torch.empty([folds, arity, k], ScalarType.Float32, w.device);
+                IntPtr pgw = CircuitsNative.DataPointer(gw);
+                CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_weight(
+                    rows, batch, k, mask, folds, arity, pg, pf, pm, pgw, begin, end));
+            }
+            CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_input(
+                grads, batch, k, mask, pw, folds, arity, pg, pf, pm, begin, end));
+            GC.KeepAlive(layer);
+            GC.KeepAlive(sources);
+            return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights
+        });
+    }
+
+    static (Tensor Y, Tensor? Factors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    {
+        var layer = shape.Layer;
+        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
+        var y = torch.empty([folds, batch, k + 1], ScalarType.Float32, w.device);
+        var factors = save ? torch.empty([folds, arity, batch], ScalarType.Float32, w.device) : null;
+        var maxima = save ? torch.empty([folds, batch], ScalarType.Float32, w.device) : null;
+        var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
+        IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pf = CircuitsNative.DataPointer(factors),
+            pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask);
+        CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_mixing_scaled_forward(
+            rows, batch, k, mask, pw, folds, arity, py, pf, pm, begin, end));
+        GC.KeepAlive(sources);
+        GC.KeepAlive(w);
+        return (y, factors, maxima);
+    }
+}
+
+/// <summary>
+/// The input regions' log-values (R, B, K) converted to scaled-linear values (R, B, K + 1) in one native pass (per row
+/// the maximum, the shifted exponentials, the scale), as <see cref="Semirings.ScaledLinearSemiring"/>'s
+/// <c>FromLogValues</c> computes them in five libtorch passes; its backward pass multiplies the incoming gradient by the
+/// saved output (the shift is a constant to autograd). Used where the circuit's native kernels compute the
+/// scaled-linear path (<see cref="Serves"/>).
+/// </summary>
+internal sealed class ToScaledFunction : autograd.SingleTensorFunction<ToScaledFunction>
+{
+    public override string Name => "CircuitsNativeToScaled";
+
+    /// <summary>
+    /// Whether the native conversion serves a scaled-linear pass of <paramref name="circuit"/> on
+    /// <paramref name="logValues"/>: some layer of the circuit computes that path natively, on float32 CPU values.
+    /// </summary>
+    public static bool Serves(TensorizedCircuit circuit, Tensor logValues, Semirings.Semiring semiring) =>
+        semiring is Semirings.ScaledLinearSemiring && logValues.device_type == DeviceType.CPU && logValues.dtype == ScalarType.Float32
+        && circuit.Layers.Any(layer => layer.Kernel is NativeLayerKernel native && native.Computes(layer, semiring));
+
+    public static Tensor Apply(Tensor logValues)
+    {
+        NativeAutograd.ThrowPendingFailure();
+        if (torch.is_grad_enabled() && logValues.requires_grad) return apply(logValues);
+        using var _ = torch.no_grad();
+        return Run(logValues);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var y = Run((Tensor)vars[0]);
+        // The backward pass reads the output, as exp's does.
+        ctx.save_for_backward([y]);
+        ctx.set_materialize_grads(false);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        return NativeAutograd.Backward(Name, 1, gradOutput, () =>
+        {
+            var y = ctx.get_saved_variables()[0];
+            long k = y.shape[^1] - 1, rows = y.numel() / (k + 1);
+            using var g = gradOutput.contiguous();
+            var gx = torch.empty([.. y.shape[..^1], k], ScalarType.Float32, y.device);
+            IntPtr pg = CircuitsNative.DataPointer(g), py = CircuitsNative.DataPointer(y), pgx = CircuitsNative.DataPointer(gx);
+            CircuitsNative.ForRanges(rows, (begin, end) => CircuitsNative.circuits_to_scaled_backward(pg, py, rows, k, pgx, begin, end));
+            return [gx];
+        });
+    }
+
+    static Tensor Run(Tensor logValues)
+    {
+        using var x = logValues.contiguous();
+        long k = x.shape[^1], rows = x.numel() / k;
+        var y = torch.empty([.. x.shape[..^1], k + 1], ScalarType.Float32, x.device);
+        IntPtr px = CircuitsNative.DataPointer(x), py = CircuitsNative.DataPointer(y);
+        CircuitsNative.ForRanges(rows, (begin, end) => CircuitsNative.circuits_to_scaled(px, rows, k, py, begin, end));
+        return y;
+    }
+}
