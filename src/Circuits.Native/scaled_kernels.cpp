@@ -90,15 +90,17 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (divisors == nullptr)) return -1;
     bool save = z != nullptr, rescaleSlots = arity > 2;
     int64_t width = k + 1;
-    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : batch * o);
+    // Without z (inference) two scratch blocks: the first slot's factor stays apart until the second multiplies it.
+    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : 2 * batch * o);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
-        bool first = true;
+        const float* first = nullptr;   // the first real slot's factor, until a second one arrives
+        int64_t real = 0;
         std::fill(scale.begin(), scale.end(), 0.0f);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
             if (Padded(mask, slot)) continue;
             const float* xs = rows[slot];
-            float* zs = save ? z + slot * batch * o : scratch.data();
+            float* zs = save ? z + slot * batch * o : scratch.data() + (real % 2) * batch * o;
             Gemm(xs, width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
             for (int64_t b = 0; b < batch; b++) {
                 scale[b] += xs[b * width + k];
@@ -110,11 +112,13 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
             }
             if (save && !rescaleSlots)
                 for (int64_t b = 0; b < batch; b++) divisors[slot * batch + b] = 1.0f;
-            if (first) std::memcpy(product.data(), zs, sizeof(float) * batch * o);
-            else Multiply(product.data(), zs, product.data(), batch * o);
-            first = false;
+            // The product over the slots, written by the second factor (no copy of the first).
+            if (real == 0) first = zs;
+            else Multiply(real == 1 ? first : product.data(), zs, product.data(), batch * o);
+            real++;
         }
-        if (first) std::fill(product.begin(), product.end(), 1.0f);   // every slot padded: the product's unit
+        if (real == 0) std::fill(product.begin(), product.end(), 1.0f);   // every slot padded: the product's unit
+        else if (real == 1) std::memcpy(product.data(), first, sizeof(float) * batch * o);
         float* yf = y + f * batch * (o + 1);
         for (int64_t b = 0; b < batch; b++) {
             float d = Rescale(product.data() + b * o, o, scale[b], yf + b * (o + 1));
