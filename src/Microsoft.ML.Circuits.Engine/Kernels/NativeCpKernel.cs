@@ -9,8 +9,9 @@ namespace Microsoft.ML.Circuits.Kernels;
 /// The fused native kernel of the CP family (CP, CP-S, CP-XS) on the CPU under log-sum-exp: one pass per fold
 /// reads each slot's input row in place from the layer's sources (no concatenated or gathered copy), contracts it
 /// with the slot's matrix after the max-shift and sums the logs over the slots (src/Circuits.Native/cp_kernels.cpp);
-/// its backward pass is two more native passes that write the sources' gradients directly. Anything else — another
-/// layer kind, semiring, device or dtype — runs <see cref="ManagedLayerKernel"/>.
+/// its backward pass is two more native passes that write the sources' gradients directly. CP and CP-XS layers are
+/// also computed on scaled-linear values (<see cref="CpScaledFunction"/>). Anything else — another layer kind,
+/// semiring, device or dtype — runs <see cref="ManagedLayerKernel"/>.
 /// </summary>
 internal sealed class NativeCpKernel : NativeLayerKernel
 {

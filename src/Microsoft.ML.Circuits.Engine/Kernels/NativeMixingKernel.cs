@@ -9,7 +9,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 /// The fused native kernel of the mixing layers on the CPU under log-sum-exp: per fold, the elementwise maximum over
 /// the slots, the shifted exponentials, the weighted sum and the log in one pass over the slots' rows, read in place
 /// from the layer's sources (src/Circuits.Native/mixing_kernels.cpp); its backward pass writes the sources' gradients
-/// directly (and the weights' when they are trained).
+/// directly (and the weights' when they are trained). On scaled-linear values: <see cref="MixingScaledFunction"/>.
 /// </summary>
 internal sealed class NativeMixingKernel : NativeLayerKernel
 {
