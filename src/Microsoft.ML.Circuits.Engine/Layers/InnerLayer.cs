@@ -110,6 +110,18 @@ public abstract class InnerLayer : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(semiring);
         if (sources.Count != Spec.Sources.Length)
             throw new ArgumentException($"Layer {Spec.Index} reads {Spec.Sources.Length} sources, got {sources.Count}.", nameof(sources));
+        // The native kernels read the sources' memory by address: a source of another shape must fail here, not there.
+        long width = semiring.Width(InputUnits), batch = -1;
+        for (int s = 0; s < sources.Count; s++)
+        {
+            var shape = (sources[s] ?? throw new ArgumentNullException(nameof(sources), $"Layer {Spec.Index}: source {s} is null.")).shape;
+            long rows = Spec.Plan.SourceFolds[s];
+            if (s == 0 && shape.Length == 3) batch = shape[1];
+            if (shape.Length != 3 || shape[0] != rows || shape[1] != batch || shape[2] != width)
+                throw new ArgumentException(
+                    $"Layer {Spec.Index} expects source {s} as ({rows}, B, {width}) over {semiring} with the same B for every source, got ({string.Join(", ", shape)}).",
+                    nameof(sources));
+        }
         return kernel.Forward(this, sources, semiring);
     }
 

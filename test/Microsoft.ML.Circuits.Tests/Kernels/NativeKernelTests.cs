@@ -475,6 +475,29 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(LayerKernelPreference.Native)]
+    [DataRow(LayerKernelPreference.Managed)]
+    public void SourcesOfAnotherShapeAreRefusedBeforeAnyKernelReadsThem(LayerKernelPreference preference)
+    {
+        if (preference == LayerKernelPreference.Native) RequireNative();
+        // The native kernels read the sources by address: log-values (K wide) handed to a scaled-linear pass (K + 1)
+        // would be read past their end.
+        var (circuit, layer) = LayerCase(LayerKind.CP, mixing: false);
+        using var owned = circuit;
+        circuit.KernelPreference = preference;
+        using var generator = new Generator(3, torch.CPU);
+        var logValues = Split(layer, RandomSourceValues(layer, 4, wholeRow: false, generator));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(logValues, Semiring.ScaledLinear));
+        StringAssert.Contains(error.Message, $"B, {layer.InputUnits + 1}) over scaled-linear");
+        var fewerRows = logValues.Select(v => v.narrow(0, 0, v.shape[0] - 1)).ToArray();
+        Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(fewerRows, Semiring.LogSumExp));
+        var otherBatch = logValues.Select((v, i) => i == logValues.Length - 1 ? v.narrow(1, 0, 3) : v).ToArray();
+        if (otherBatch.Length > 1) Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(otherBatch, Semiring.LogSumExp));
+        using var _ = torch.no_grad();
+        Assert.AreEqual(4, layer.Forward(logValues, Semiring.LogSumExp).shape[1], "the right shapes still pass");
+    }
+
+    [TestMethod]
     public void TheNativeConversionToScaledLinearValuesAgreesWithTheSemiringsOnValuesAndGradients()
     {
         RequireNative();
