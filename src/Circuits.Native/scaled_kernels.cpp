@@ -141,7 +141,10 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
     FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds) return -1;
     int64_t width = k + 1;
-    for (int64_t f = foldBegin; f < foldEnd; f++)
+    std::vector<float> gp(batch * o);   // g / maxima: the gradient of the product, once per fold
+    for (int64_t f = foldBegin; f < foldEnd; f++) {
+        for (int64_t b = 0; b < batch; b++)
+            ScaledQuotient(g + (f * batch + b) * (o + 1), maxima[f * batch + b], 1.0f, gp.data() + b * o, o);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
             float* gm = gw + slot * k * o;
@@ -149,18 +152,21 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
                 std::memset(gm, 0, sizeof(float) * k * o);
                 continue;
             }
+            // t_h = gp · Π_{other real slots} z (the first product reads gp, the rest update t_h in place).
             float* ts = t + slot * batch * o;
-            for (int64_t b = 0; b < batch; b++) {
-                ScaledQuotient(g + (f * batch + b) * (o + 1), maxima[f * batch + b], 1.0f, ts + b * o, o);
-                float d = divisors[slot * batch + b];
-                if (d != 1.0f) Divide(ts + b * o, d, o);
-            }
+            const float* factor = gp.data();
             for (int64_t other = 0; other < arity; other++)
-                if (other != h && !Padded(mask, f * arity + other))
-                    Multiply(ts, z + (f * arity + other) * batch * o, ts, batch * o);
+                if (other != h && !Padded(mask, f * arity + other)) {
+                    Multiply(factor, z + (f * arity + other) * batch * o, ts, batch * o);
+                    factor = ts;
+                }
+            if (factor != ts) std::memcpy(ts, gp.data(), sizeof(float) * batch * o);   // no other real slot
+            for (int64_t b = 0; b < batch; b++)
+                if (float d = divisors[slot * batch + b]; d != 1.0f) Divide(ts + b * o, d, o);
             // gm (k × o) = xᵀ (k × batch) · t (batch × o): A(i, b) = x[b·(k + 1) + i].
             Gemm(rows[slot], 1, width, k, ts, o, batch, o, gm, o);
         }
+    }
     return 0;
 }
 
