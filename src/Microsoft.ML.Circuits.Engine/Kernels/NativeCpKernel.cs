@@ -58,18 +58,17 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 {
     public override string Name => "CircuitsNativeCp";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, GradientAccumulator?[] Gradients);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
-        var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
         return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
-        var shape = (Shape)vars[1];
+        var shape = (LayerCall)vars[1];
         var (y, z, e) = Run(NativeAutograd.Sources(vars), w, shape, save: true);
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         NativeAutograd.Save(ctx, shape, w, z!, e!);
@@ -78,18 +77,17 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        return NativeAutograd.Backward(Name, ctx, gradOutput, shape =>
         {
             var saved = ctx.get_saved_variables();
             var (w, z, e) = (saved[0], saved[1], saved[2]);
-            var shape = (Shape)ctx.get_data("shape");
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
             using var t = torch.empty_like(z);
-            var (wFold, wSlot) = Strides(shape.Shared, arity, k, o);
+            var (wFold, wSlot) = Strides(shape.SharedWeights, arity, k, o);
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * k);
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
                 pe = CircuitsNative.DataPointer(e), pt = CircuitsNative.DataPointer(t),
@@ -101,7 +99,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
             CircuitsNative.ForRanges(batch, (begin, end) =>
                 CircuitsNative.circuits_cp_backward_input(batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pe, pt, begin, end));
             GC.KeepAlive(layer);
-            return NativeAutograd.Gradients(FoldWeightGradients(gwFolds, shape.Shared), shape.Gradients, sourceGrads);
+            return NativeAutograd.Gradients(FoldWeightGradients(gwFolds, shape.SharedWeights), shape.Gradients, sourceGrads);
         });
     }
 
@@ -118,7 +116,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
     internal static (long Fold, long Slot) Strides(bool shared, long arity, long k, long o) =>
         shared ? (0L, k * o) : (arity * k * o, k * o);
 
-    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
@@ -126,7 +124,7 @@ internal sealed class CpFunction : autograd.SingleTensorFunction<CpFunction>
         var y = torch.empty([folds, batch, o], ScalarType.Float32, device);
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var e = save ? torch.empty([folds, arity, batch, k], ScalarType.Float32, device) : null;
-        var (wFold, wSlot) = Strides(shape.Shared, arity, k, o);
+        var (wFold, wSlot) = Strides(shape.SharedWeights, arity, k, o);
         var rows = SlotBlocks.Pointers(layer, sources, batch * k);
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y),
             pz = CircuitsNative.DataPointer(z), pe = CircuitsNative.DataPointer(e),

@@ -66,6 +66,13 @@ internal abstract class NativeLayerKernel : ILayerKernel
 }
 
 /// <summary>
+/// What a native layer function's autograd node records besides its tensors (its "shape" data): the layer, the batch
+/// size, where each source's gradient goes (null: the source's own buffer, returned to autograd), and whether the folds
+/// share one set of weights (CP-XS).
+/// </summary>
+internal sealed record LayerCall(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients, bool SharedWeights = false);
+
+/// <summary>
 /// What the native kernels' autograd functions share: whether a call must record a graph node, and the arguments of
 /// the node — the weights, the function's shape record, then the layer's sources, one gradient each.
 /// </summary>
@@ -89,7 +96,7 @@ internal static class NativeAutograd
 
     /// <summary>
     /// What a forward pass saves for its backward pass: the weights and the kernel's own saved tensors, the shape
-    /// record; and an undefined incoming gradient (below a failed node) stays undefined, for <see cref="Backward"/>.
+    /// record; and an undefined incoming gradient (below a failed node) stays undefined, for <see cref="Backward(string, int, Tensor?, Func{List{Tensor}})"/>.
     /// </summary>
     public static void Save(autograd.AutogradContext ctx, object shape, params Tensor[] saved)
     {
@@ -132,6 +139,17 @@ internal static class NativeAutograd
             Interlocked.CompareExchange(ref pendingFailure, e, null);
             return [.. Enumerable.Repeat<Tensor>(null!, arguments)];
         }
+    }
+
+    /// <summary>
+    /// <see cref="Backward(string, int, Tensor?, Func{List{Tensor}})"/> for a layer function, whose node's arguments are
+    /// the weights, the <see cref="LayerCall"/> saved with <see cref="Save"/> (handed to <paramref name="body"/>) and one
+    /// per source.
+    /// </summary>
+    public static List<Tensor> Backward(string name, autograd.AutogradContext ctx, Tensor gradOutput, Func<LayerCall, List<Tensor>> body)
+    {
+        var call = (LayerCall)ctx.get_data("shape");
+        return Backward(name, 2 + call.Gradients.Length, gradOutput, () => body(call));
     }
 
     /// <summary>Rethrows, once, the first failure of a native backward pass since the last call (its own type and stack).</summary>

@@ -37,18 +37,17 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
 {
     public override string Name => "CircuitsNativeMixing";
 
-    sealed record Shape(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
-        var shape = new Shape(layer, sources[0].shape[1], gradients);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients);
         return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape));
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
-        var shape = (Shape)vars[1];
+        var shape = (LayerCall)vars[1];
         var sources = NativeAutograd.Sources(vars);
         var y = Run(sources, w, shape);
         // The backward pass reads the output; a copy, so that nothing a consumer does to y can change it. (Saved without
@@ -60,12 +59,11 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        return NativeAutograd.Backward(Name, ctx, gradOutput, shape =>
         {
             var saved = ctx.get_saved_variables();
             var (w, y) = (saved[0], saved[1]);
             var sources = saved.Skip(2).ToArray();
-            var shape = (Shape)ctx.get_data("shape");
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
@@ -90,7 +88,7 @@ internal sealed class MixingFunction : autograd.SingleTensorFunction<MixingFunct
         });
     }
 
-    static Tensor Run(Tensor[] sources, Tensor w, Shape shape)
+    static Tensor Run(Tensor[] sources, Tensor w, LayerCall shape)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;

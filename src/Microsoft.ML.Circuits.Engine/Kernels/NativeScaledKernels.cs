@@ -15,18 +15,17 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
 {
     public override string Name => "CircuitsNativeCpScaled";
 
-    sealed record Shape(InnerLayer Layer, bool Shared, long Batch, GradientAccumulator?[] Gradients);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
-        var shape = new Shape(layer, shared, sources[0].shape[1], gradients);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
         return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
-        var shape = (Shape)vars[1];
+        var shape = (LayerCall)vars[1];
         var sources = NativeAutograd.Sources(vars);
         var (y, z, divisors, maxima) = Run(sources, w, shape, save: true);
         // The backward pass reads the slots' factors, their rescales, the outputs' divisors and the inputs' linear parts.
@@ -36,19 +35,18 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        return NativeAutograd.Backward(Name, ctx, gradOutput, shape =>
         {
             var saved = ctx.get_saved_variables();
             var (w, z, divisors, maxima) = (saved[0], saved[1], saved[2], saved[3]);
             var sources = saved.Skip(4).ToArray();
-            var shape = (Shape)ctx.get_data("shape");
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
             using var t = torch.empty_like(z);
-            var (wFold, wSlot) = CpFunction.Strides(shape.Shared, arity, k, o);
+            var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
@@ -61,11 +59,11 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
                 batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pt, begin, end));
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
-            return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.Shared), shape.Gradients, sourceGrads);
+            return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.SharedWeights), shape.Gradients, sourceGrads);
         });
     }
 
-    static (Tensor Y, Tensor? Z, Tensor? Divisors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    static (Tensor Y, Tensor? Z, Tensor? Divisors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
@@ -74,7 +72,7 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
         var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var divisors = save ? torch.empty([folds, arity, batch], ScalarType.Float32, device) : null;
         var maxima = save ? torch.empty([folds, batch], ScalarType.Float32, device) : null;
-        var (wFold, wSlot) = CpFunction.Strides(shape.Shared, arity, k, o);
+        var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
         var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
         IntPtr pw = CircuitsNative.DataPointer(w), py = CircuitsNative.DataPointer(y), pz = CircuitsNative.DataPointer(z),
             pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima),
@@ -97,18 +95,17 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
 {
     public override string Name => "CircuitsNativeMixingScaled";
 
-    sealed record Shape(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
-        var shape = new Shape(layer, sources[0].shape[1], gradients);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients);
         return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
-        var shape = (Shape)vars[1];
+        var shape = (LayerCall)vars[1];
         var sources = NativeAutograd.Sources(vars);
         var (y, factors, maxima) = Run(sources, w, shape, save: true);
         NativeAutograd.Save(ctx, shape, [w, factors!, maxima!, .. sources]);
@@ -117,12 +114,11 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        return NativeAutograd.Backward(Name, ctx, gradOutput, shape =>
         {
             var saved = ctx.get_saved_variables();
             var (w, factors, maxima) = (saved[0], saved[1], saved[2]);
             var sources = saved.Skip(3).ToArray();
-            var shape = (Shape)ctx.get_data("shape");
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
@@ -147,7 +143,7 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
         });
     }
 
-    static (Tensor Y, Tensor? Factors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    static (Tensor Y, Tensor? Factors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;

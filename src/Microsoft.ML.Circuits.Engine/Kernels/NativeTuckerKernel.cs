@@ -36,18 +36,17 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
 {
     public override string Name => "CircuitsNativeTucker";
 
-    sealed record Shape(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients);
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, GradientAccumulator?[] gradients)
     {
-        var shape = new Shape(layer, sources[0].shape[1], gradients);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients);
         return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var w = (Tensor)vars[0];
-        var shape = (Shape)vars[1];
+        var shape = (LayerCall)vars[1];
         var (y, z, e) = Run(NativeAutograd.Sources(vars), w, shape, save: true);
         // The backward pass reads the linear sums and the shifted exponentials, never the inputs themselves.
         NativeAutograd.Save(ctx, shape, w, z!, e!);
@@ -56,11 +55,10 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        return NativeAutograd.Backward(Name, 2 + ((Shape)ctx.get_data("shape")).Gradients.Length, gradOutput, () =>
+        return NativeAutograd.Backward(Name, ctx, gradOutput, shape =>
         {
             var saved = ctx.get_saved_variables();
             var (w, z, e) = (saved[0], saved[1], saved[2]);
-            var shape = (Shape)ctx.get_data("shape");
             var layer = shape.Layer;
             long folds = layer.Folds, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
@@ -80,7 +78,7 @@ internal sealed class TuckerFunction : autograd.SingleTensorFunction<TuckerFunct
         });
     }
 
-    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, Shape shape, bool save)
+    static (Tensor Y, Tensor? Z, Tensor? E) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
