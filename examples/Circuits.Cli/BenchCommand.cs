@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML.Circuits;
+using Microsoft.ML.Circuits.Kernels;
 using Microsoft.ML.Circuits.Queries;
 using Microsoft.ML.Circuits.Semirings;
 using Microsoft.ML.Circuits.Training;
@@ -34,6 +35,10 @@ internal static class BenchCommand
         {
             Description = "Time the managed and the native layer kernels back to back in one run and print their ratios: on the log-sum-exp path, on the scaled-linear path (layers whose native kernel computes only log-sum-exp, Tucker and CP-S, run managed there), and the two paths on the native kernels",
         };
+        var compareVariant = new Option<string?>("--compare-variant")
+        {
+            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) or fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel)",
+        };
         var images = new Option<string>("--images")
         {
             Description = "Pixels of the timed batch: random (uniform in 0..255) or data (the first --batch-size training images of --dataset, from --data-dir or its default)",
@@ -44,7 +49,7 @@ internal static class BenchCommand
         var command = new Command("bench", "Time training steps and forward passes of a circuit on random pixels (or the dataset's images).");
         circuit.AddTo(command);
         command.Add(batchSize); command.Add(steps); command.Add(warmup); command.Add(semiring); command.Add(compare); command.Add(compareKernels);
-        command.Add(images);
+        command.Add(compareVariant); command.Add(images);
         devices.AddTo(command);
         data.AddTo(command);
         command.SetAction(result => Cli.Run(() =>
@@ -58,6 +63,9 @@ internal static class BenchCommand
                 throw new ArgumentException("Give either --compare (both paths) or --semiring (one path), not both.");
             if (result.GetValue(compareKernels) && (result.GetValue(compare) || result.GetValue(semiring) is not null || result.GetValue(devices.Kernel) is not null))
                 throw new ArgumentException("--compare-kernels times both kernels on both paths: give it without --compare, --semiring or --kernel.");
+            string? variant = result.GetValue(compareVariant);
+            if (variant is not null && (result.GetValue(compare) || result.GetValue(compareKernels) || result.GetValue(devices.Kernel) is not null))
+                throw new ArgumentException("--compare-variant times the native kernels with and without a variant: give it without --compare, --compare-kernels or --kernel.");
             var path = ParseSemiring(result.GetValue(semiring));
             var target = devices.Resolve(result);
             Memory.RequireTrainingFits(description, b, target);
@@ -77,6 +85,16 @@ internal static class BenchCommand
                     Console.Out.WriteLine();
                     PrintRatio(Console.Out, rows[reference], rows[candidate]);
                 }
+                return;
+            }
+            if (variant is not null)
+            {
+                if (TensorizedCircuit.NativeKernelsUnavailable is { } reason) throw new ArgumentException($"--compare-variant: {reason}.");
+                var variants = Variants(variant);
+                var rows = Time(description, b, n, w, target, [(path, LayerKernelPreference.Native), (path, LayerKernelPreference.Native)], pixels, variants);
+                Print(Console.Out, rows);
+                Console.Out.WriteLine();
+                PrintRatio(Console.Out, rows[0], rows[1]);
                 return;
             }
             if (result.GetValue(compare))
@@ -146,9 +164,26 @@ internal static class BenchCommand
     /// Times each variant on its own circuit, interleaved: a path (null: the circuit's default, <see cref="Semiring.SumProductFor"/>)
     /// and a kernel preference (null: the process default, <c>--kernel</c> or <c>CIRCUITS_KERNEL</c>).
     /// </summary>
-    static Row[] Time(CircuitDescription description, int batchSize, int steps, int warmup, Device device,
-        (Semiring? Path, LayerKernelPreference? Kernel)[] variants, Tensor? pixels = null)
+    /// <summary>A native kernel variant of <c>--compare-variant</c>: its name in the table and how to switch to it.</summary>
+    sealed record NativeVariant(string Name, Action Select);
+
+    /// <summary>The two settings <c>--compare-variant</c> times: without the variant, then with it.</summary>
+    static NativeVariant[] Variants(string name) => name.ToLowerInvariant() switch
     {
+        "avx512" => CircuitsNative.Avx512Available
+            ? [new("GEMM 8-float", () => CircuitsNative.TrySetGemmVectorWidth(8)), new("GEMM 16-float", () => CircuitsNative.TrySetGemmVectorWidth(16))]
+            : throw new ArgumentException("--compare-variant avx512: this CPU lacks AVX-512F, so the native GEMM runs on 8-float vectors only."),
+        "fused-input" => [new("input in steps", () => TensorizedCircuit.FuseScaledInput = false), new("input fused", () => TensorizedCircuit.FuseScaledInput = true)],
+        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512 or fused-input."),
+    };
+
+    /// <param name="settings">Per variant, the native setting switched on before each of its passes (null: the process's).</param>
+    static Row[] Time(CircuitDescription description, int batchSize, int steps, int warmup, Device device,
+        (Semiring? Path, LayerKernelPreference? Kernel)[] variants, Tensor? pixels = null, NativeVariant[]? settings = null)
+    {
+        int widthBefore = CircuitsNative.GemmVectorWidth;
+        bool fuseBefore = TensorizedCircuit.FuseScaledInput;
+        void Prepare(int p) => settings?[p].Select();
         var circuits = variants.Select(v =>
         {
             var circuit = new TensorizedCircuit(description, seed: 42, device: device);
@@ -171,6 +206,7 @@ internal static class BenchCommand
                 {
                     var step = trainingSteps[p];
                     if (i == warmup) syncsBefore[p] = step.HostSyncs;
+                    Prepare(p);
                     var clock = Stopwatch.StartNew();
                     double? cpuStart = ThreadClock.NowMs();
                     var (_, nonFinite) = step.Run(x, 0.01);
@@ -189,6 +225,7 @@ internal static class BenchCommand
                 for (int i = 0; i < warmup + steps; i++)
                     foreach (int p in Order(paths.Length, i))
                     {
+                        Prepare(p);
                         var clock = Stopwatch.StartNew();
                         double? cpuStart = ThreadClock.NowMs();
                         using (var scope = NewDisposeScope())
@@ -205,13 +242,18 @@ internal static class BenchCommand
             }
             double peak = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1L << 30);
             return [.. paths.Select((path, p) => new Row(description, circuits[p].ParameterCount.Total, batchSize, ComputeDevice.NameOf(device),
-                string.Join("+", circuits[p].Layers.Select(l => l.KernelNameFor(path)).Distinct()), Median(train[p]),
+                string.Join("+", circuits[p].Layers.Select(l => l.KernelNameFor(path)).Distinct()) + (settings is null ? "" : $" ({settings[p].Name})"), Median(train[p]),
                 (trainingSteps[p].HostSyncs - syncsBefore[p]) / (double)steps, Median(forward[p]), peak, path.Name,
                 trainCpu[p].Count == steps ? Median(trainCpu[p]) : null, forwardCpu[p].Count == steps ? Median(forwardCpu[p]) : null,
                 trainingSteps[p].OptimizerName))];
         }
         finally
         {
+            if (settings is not null)
+            {
+                CircuitsNative.TrySetGemmVectorWidth(widthBefore);
+                TensorizedCircuit.FuseScaledInput = fuseBefore;
+            }
             foreach (var step in trainingSteps) step.Dispose();
             foreach (var circuit in circuits) circuit.Dispose();
         }
@@ -230,6 +272,8 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine($"process tuning: {ProcessTuning.Applied}");
+        if (CircuitsNative.GemmVectorWidth is var width and > 0)
+            output.WriteLine($"native GEMM: {width}-float vectors ({(width == 16 ? "AVX-512" : $"AVX2{(CircuitsNative.Avx512Available ? $", {CircuitsNative.Avx512Switch}=0" : "")}")})");
         // The Adam of the training step follows the kernel preference: one native pass per parameter, or TorchSharp's.
         var optimizers = rows.Select(r => $"{r.Kernel} kernels: {(r.Optimizer == "native" ? "Adam native (one pass per parameter)" : "Adam managed (TorchSharp)")}").Distinct();
         output.WriteLine($"optimizer: {string.Join("; ", optimizers)}");

@@ -1,7 +1,9 @@
-// The small GEMM the kernels share (cp_kernels.cpp, tucker_kernels.cpp): a 6×16 register-blocked micro-kernel on
-// 8-float vectors. C[r][c] (+)= Σ_p A(r, p)·B[p][c], with A(r, p) = a[r·rs + p·ps] (so a transposed A costs nothing),
+// The small GEMM the kernels share (cp_kernels.cpp, tucker_kernels.cpp, scaled_kernels.cpp): a 6×16 register-blocked
+// micro-kernel. C[r][c] (+)= Σ_p A(r, p)·B[p][c], with A(r, p) = a[r·rs + p·ps] (so a transposed A costs nothing),
 // B row-major with leading dimension ldb, C row-major with leading dimension ldc. With Accumulate the product is added
-// to C; otherwise C is overwritten.
+// to C; otherwise C is overwritten. On a CPU with AVX-512 the whole 16-column blocks run on 16-float vectors
+// (gemm_avx512.cpp, one accumulator per row) and the rest here on 8-float vectors; both compute each element by the
+// same chain of FMAs, so the results do not depend on the CPU.
 #pragma once
 #include <cstdint>
 
@@ -57,9 +59,17 @@ inline void GemmRows(const float* a, int64_t rs, int64_t ps, const float* bm, in
         }
 }
 
-// C (m × n) (+)= A (m × depth) · B (depth × n).
+// The vector width of the GEMM's 16-column blocks: 16 (AVX-512) or 8; gemm.cpp sets it once from the CPU, and
+// circuits_gemm_vector_width changes it (the engine's CIRCUITS_NATIVE_AVX512=0, tests and benchmarks).
+extern int gemmVectorWidth;
+
+// gemm_avx512.cpp: the whole 16-column blocks (n16 a multiple of 16) on 16-float vectors.
+void GemmAvx512(bool accumulate, const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb,
+                int64_t depth, int64_t n16, float* c, int64_t ldc);
+
+// C (m × n) (+)= A (m × depth) · B (depth × n) on 8-float vectors.
 template <bool Accumulate = false>
-inline void Gemm(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
+inline void GemmAvx2(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
                  float* c, int64_t ldc) {
     int64_t r0 = 0;
     for (; r0 + 6 <= m; r0 += 6) GemmRows<6, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
@@ -73,6 +83,15 @@ inline void Gemm(const float* a, int64_t rs, int64_t ps, int64_t m, const float*
         case 1: GemmRows<1, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
         default: break;
     }
+}
+
+// C (m × n) (+)= A (m × depth) · B (depth × n).
+template <bool Accumulate = false>
+inline void Gemm(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
+                 float* c, int64_t ldc) {
+    int64_t wide = gemmVectorWidth == 16 ? n - n % 16 : 0;
+    if (wide > 0) GemmAvx512(Accumulate, a, rs, ps, m, bm, ldb, depth, wide, c, ldc);
+    if (wide < n) GemmAvx2<Accumulate>(a, rs, ps, m, bm + wide, ldb, depth, n - wide, c + wide, ldc);
 }
 
 // wt[j][i] = w[i][j] for a (k × o) matrix w: a matrix transposed, so a product with it has contiguous rows.

@@ -10,8 +10,13 @@
 //   y      (D·P, B, K)     float32: y[d·P + p, b, k] = Σ_c table[d, c, x[b, d, c], p·K + k]
 //   g      (D·P, B, K)     float32 gradient of y
 //   gt     (D, C, N, P·K)  float32 gradient of the table; the backward pass adds into it (the caller zeroes it)
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
+
+#include "vector_math.h"
 
 #define CIRCUITS_EXPORT __attribute__((visibility("default")))
 
@@ -76,6 +81,136 @@ int32_t circuits_input_backward(const float* g, const int64_t* x, int64_t batch,
                     for (int64_t k = 0; k < units; k++) target[k] += in[k];
                 }
             }
+        }
+    }
+    return 0;
+}
+
+}  // extern "C"
+
+// The input layer and the conversion to the engine's scaled-linear values in one pass, from the logits θ (the layer's
+// parameter, same layout as the table) instead of a log-softmax table: for each variable d and channel c, the
+// log-normaliser lse[d, c, j] = log Σ_n exp θ[d, c, n, j] over the categories (j = p·K + k); then each image's
+// log-values v[k] = Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k] straight into scaled-linear rows
+// y (D·P, B, K + 1) (ToScaledRows: exp(v − max v), then the log-scale max v). libtorch's log-softmax wrote the whole
+// (D, C, N, P·K) table, the gather copied its rows out and the conversion read them again; here a variable's logits
+// (N·P·K floats, 16 KB at N = 256, K = 16) stay in the cache from the normaliser to the last image.
+//
+// The backward pass, with gy the gradient of y (scale column ignored: the log-scale is a constant to autograd) and
+// gv = gy·y the gradient of v: gθ[d, c, n, j] = S[d, c, n, j] − softmax θ[d, c, n, j] · T[d, c, j], S the scatter-add
+// of gv at the pixels' values and T[d, c, j] = Σ_b gv[b, j] — log-softmax's backward and the gather's together, one
+// variable at a time, each variable's block of gθ written once (no zero-filled table, no second pass).
+//
+//   theta  (D, C, N, P·K)   float32 logits
+//   lse    (D, C, P·K)      float32 log-normalisers, written by the forward pass and read by the backward pass
+//   y      (D·P, B, K + 1)  float32 scaled-linear rows, row d·P + p
+//   gy     (D·P, B, K + 1)  float32 gradient of y
+//   gtheta (D, C, N, P·K)   float32 gradient of the logits, overwritten
+namespace {
+
+using namespace circuits;
+
+// lse[j] = log Σ_v exp θ[v, j] for the n × width block θ (one channel of one variable): the column maxima m, then
+// m + log Σ_v exp(θ[v, j] − m). A column whose maximum is not finite (an infinite or NaN logit) gets that maximum,
+// so its log-probabilities come out NaN or infinite as libtorch's log-softmax gives them. scratch: 2·(n + 1)·width floats.
+void LogNormalisers(const float* theta, int64_t n, int64_t width, float* lse, float* scratch) {
+    float* d = scratch;
+    float* e = scratch + n * width;
+    std::memcpy(lse, theta, sizeof(float) * width);   // the maxima first
+    for (int64_t v = 1; v < n; v++) MaxInto(theta + v * width, lse, width);
+    for (int64_t v = 0; v < n; v++) Differences(theta + v * width, lse, d + v * width, width);
+    FlushedExp(d, e, n * width);
+    float* sums = e + n * width;
+    float* clamped = sums + width;
+    std::memcpy(sums, e, sizeof(float) * width);
+    for (int64_t v = 1; v < n; v++) AddInto(e + v * width, sums, width);
+    ClampedLog(sums, clamped, d, width);   // d: the logs (the differences are no longer needed)
+    for (int64_t j = 0; j < width; j++)
+        if (std::isfinite(lse[j])) lse[j] += d[j];
+}
+
+// v (B, K) for variable d, replica p: Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k].
+void LogValues(const float* theta, const float* lse, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
+               int64_t categories, int64_t width, int64_t units, int64_t d, int64_t p, float* v) {
+    for (int64_t b = 0; b < batch; b++) {
+        const int64_t* values = x + (b * variables + d) * channels;
+        float* out = v + b * units;
+        for (int64_t c = 0; c < channels; c++) {
+            const float* row = theta + ((d * channels + c) * categories + values[c]) * width + p * units;
+            const float* normaliser = lse + (d * channels + c) * width + p * units;
+            if (c == 0) Subtract(row, normaliser, out, units);
+            else {
+                AddInto(row, out, units);
+                SubtractFrom(normaliser, out, units);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+/// Forward for the variables [begin, end): lse and y (see above). Returns −1 for bad arguments, −2 when a value is not
+/// in [0, N).
+CIRCUITS_EXPORT
+int32_t circuits_input_scaled_forward(const float* theta, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
+                                      int64_t categories, int64_t replicas, int64_t units, float* lse, float* y, int64_t begin,
+                                      int64_t end) {
+    FlushSubnormals flush;
+    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
+    int64_t width = replicas * units;
+    std::vector<float> scratch(std::max(2 * (categories + 1) * width, batch * units + 3 * ToScaledChunk * units));
+    for (int64_t d = begin; d < end; d++) {
+        for (int64_t c = 0; c < channels; c++)
+            LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
+                           scratch.data());
+        float* v = scratch.data();
+        float* rowScratch = v + batch * units;
+        for (int64_t p = 0; p < replicas; p++) {
+            LogValues(theta, lse, x, batch, variables, channels, categories, width, units, d, p, v);
+            float* yr = y + (d * replicas + p) * batch * (units + 1);
+            for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
+                ToScaledRows(v + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1), rowScratch);
+        }
+    }
+    return 0;
+}
+
+/// Backward for the variables [begin, end): gtheta (see above), overwritten. Returns −1 for bad arguments, −2 when a
+/// value is not in [0, N).
+CIRCUITS_EXPORT
+int32_t circuits_input_scaled_backward(const float* gy, const float* y, const float* theta, const float* lse, const int64_t* x,
+                                       int64_t batch, int64_t variables, int64_t channels, int64_t categories, int64_t replicas,
+                                       int64_t units, float* gtheta, int64_t begin, int64_t end) {
+    FlushSubnormals flush;
+    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
+    int64_t width = replicas * units, block = categories * width;
+    std::vector<float> totals(channels * width), gv(units), scratch(2 * block);
+    for (int64_t d = begin; d < end; d++) {
+        float* gd = gtheta + d * channels * block;
+        std::memset(gd, 0, sizeof(float) * channels * block);
+        std::fill(totals.begin(), totals.end(), 0.0f);
+        for (int64_t p = 0; p < replicas; p++)
+            for (int64_t b = 0; b < batch; b++) {
+                const float* row = y + ((d * replicas + p) * batch + b) * (units + 1);
+                Multiply(gy + (row - y), row, gv.data(), units);
+                const int64_t* values = x + (b * variables + d) * channels;
+                for (int64_t c = 0; c < channels; c++) {
+                    AddInto(gv.data(), gd + (c * categories + values[c]) * width + p * units, units);
+                    AddInto(gv.data(), totals.data() + c * width + p * units, units);
+                }
+            }
+        // − softmax · T: softmax θ = exp(θ − lse), one vectorised exp for the channel's block.
+        for (int64_t c = 0; c < channels; c++) {
+            const float* tc = theta + (d * channels + c) * block;
+            const float* normalisers = lse + (d * channels + c) * width;
+            float* differences = scratch.data();
+            float* softmax = differences + block;
+            for (int64_t v = 0; v < categories; v++) Differences(tc + v * width, normalisers, differences + v * width, width);
+            FlushedExp(differences, softmax, block);
+            float* gc = gd + c * block;
+            for (int64_t v = 0; v < categories; v++) MultiplySubtract(softmax + v * width, totals.data() + c * width, gc + v * width, width);
         }
     }
     return 0;

@@ -30,9 +30,6 @@ using namespace circuits;
 
 namespace {
 
-// The log-scale of the zero vector (ScaledLinearSemiring.ZeroScale): a finite floor.
-constexpr float ZeroScale = -1e15f;
-
 // Rescales the n linear values p to a maximum of 1 into y (then y[n] = the log-scale): zeros and ZeroScale for the
 // zero vector, NaN for a vector holding a NaN. Returns the divisor (1 for the zero vector).
 inline float Rescale(const float* p, int64_t n, float scale, float* y) {
@@ -284,27 +281,9 @@ CIRCUITS_EXPORT
 int32_t circuits_to_scaled(const float* x, int64_t rows, int64_t k, float* y, int64_t rowBegin, int64_t rowEnd) {
     FlushSubnormals flush;
     if (rowBegin < 0 || rowEnd > rows || k <= 0) return -1;
-    constexpr int64_t Chunk = 64;   // rows per vectorised exp call
-    std::vector<float> shifts(Chunk), d(Chunk * k), e(Chunk * k);
-    for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += Chunk) {
-        int64_t n = std::min(Chunk, rowEnd - r0);
-        const float* xr = x + r0 * k;
-        for (int64_t r = 0; r < n; r++) shifts[r] = RowMax(xr + r * k, k);
-        ShiftedDifferences(xr, shifts.data(), n, k, d.data());
-        FlushedExp(d.data(), e.data(), n * k);
-        for (int64_t r = 0; r < n; r++) {
-            float* yr = y + (r0 + r) * (k + 1);
-            float m = shifts[r];
-            if (m != m || m == -NegativeInfinity) {
-                // A NaN or +∞ maximum: the shift is 0 (NaN and ∞ reach the output, as in the managed semiring).
-                for (int64_t i = 0; i < k; i++) yr[i] = std::exp(xr[r * k + i]);
-                yr[k] = m;
-                continue;
-            }
-            std::memcpy(yr, e.data() + r * k, sizeof(float) * k);
-            yr[k] = m > ZeroScale ? m : ZeroScale;
-        }
-    }
+    std::vector<float> scratch(3 * ToScaledChunk * k);
+    for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += ToScaledChunk)
+        ToScaledRows(x + r0 * k, std::min(ToScaledChunk, rowEnd - r0), k, y + r0 * (k + 1), scratch.data());
     return 0;
 }
 

@@ -4,7 +4,9 @@
 #pragma once
 #include <xmmintrin.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "fast_math.h"
@@ -186,11 +188,68 @@ inline void MultiplyAdd(const float* a, const float* b, float* acc, int64_t n) {
     for (; i < n; i++) acc[i] += a[i] * b[i];
 }
 
+// acc[i] += x[i].
+inline void AddInto(const float* x, float* acc, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(acc + i, Load(acc + i) + Load(x + i));
+    for (; i < n; i++) acc[i] += x[i];
+}
+
+// out[i] = a[i] − b[i].
+inline void Subtract(const float* a, const float* b, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(out + i, Load(a + i) - Load(b + i));
+    for (; i < n; i++) out[i] = a[i] - b[i];
+}
+
+// acc[i] −= x[i].
+inline void SubtractFrom(const float* x, float* acc, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(acc + i, Load(acc + i) - Load(x + i));
+    for (; i < n; i++) acc[i] -= x[i];
+}
+
+// acc[i] −= a[i]·b[i].
+inline void MultiplySubtract(const float* a, const float* b, float* acc, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(acc + i, Load(acc + i) - Load(a + i) * Load(b + i));
+    for (; i < n; i++) acc[i] -= a[i] * b[i];
+}
+
 // out[i] = a[i]·b[i].
 inline void Multiply(const float* a, const float* b, float* out, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) Store(out + i, Load(a + i) * Load(b + i));
     for (; i < n; i++) out[i] = a[i] * b[i];
+}
+
+// The log-scale of the zero vector (ScaledLinearSemiring.ZeroScale): a finite floor.
+constexpr float ZeroScale = -1e15f;
+
+// Rows per call of ToScaledRows: one vectorised exp call per block of rows.
+constexpr int64_t ToScaledChunk = 64;
+
+// n ≤ ToScaledChunk rows of k log-values x to scaled-linear rows y (k + 1 floats each: exp(x − m) for m the row's
+// maximum, then m as the log-scale, floored at ZeroScale); a row holding NaN or +∞ keeps a shift of 0, so NaN and ∞
+// reach the output as in the managed semiring. scratch: 3·ToScaledChunk·k floats.
+inline void ToScaledRows(const float* x, int64_t n, int64_t k, float* y, float* scratch) {
+    float* shifts = scratch;   // n ≤ ToScaledChunk ≤ ToScaledChunk·k floats
+    float* d = scratch + ToScaledChunk * k;
+    float* e = d + ToScaledChunk * k;
+    for (int64_t r = 0; r < n; r++) shifts[r] = RowMax(x + r * k, k);
+    ShiftedDifferences(x, shifts, n, k, d);
+    FlushedExp(d, e, n * k);
+    for (int64_t r = 0; r < n; r++) {
+        float* yr = y + r * (k + 1);
+        float m = shifts[r];
+        if (m != m || m == -NegativeInfinity) {
+            for (int64_t i = 0; i < k; i++) yr[i] = std::exp(x[r * k + i]);
+            yr[k] = m;
+            continue;
+        }
+        std::memcpy(yr, e + r * k, sizeof(float) * k);
+        yr[k] = m > ZeroScale ? m : ZeroScale;
+    }
 }
 
 }  // namespace circuits

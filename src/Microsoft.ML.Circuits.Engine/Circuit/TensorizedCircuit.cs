@@ -203,6 +203,30 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     {
         var regions = InputRegions(inputs);
         var first = Kernels.ToScaledFunction.Serves(this, regions, semiring) ? Kernels.ToScaledFunction.Apply(regions) : semiring.FromLogValues(regions);
+        return EvaluateFrom(first, semiring);
+    }
+
+    /// <summary>
+    /// <see cref="Evaluate"/> of the pixels <paramref name="x"/> (no missing values) where the input layer's native
+    /// kernel hands the input regions over already in scaled-linear form (the layer and the conversion fused, see
+    /// <see cref="CategoricalInputLayer.ScaledForward"/>): a scaled-linear pass whose layers run natively, input regions
+    /// that are the input layer's rows. Null otherwise (then the input layer's output goes through <see cref="Evaluate"/>).
+    /// </summary>
+    internal CircuitEvaluation? EvaluateScaledPixels(Tensor x, Semiring semiring)
+    {
+        if (!FuseScaledInput || inputRegionGather is not null || !Kernels.ToScaledFunction.Serves(this, Input.Logits, semiring)) return null;
+        return Input.ScaledForward(x) is { } first ? EvaluateFrom(first, semiring) : null;
+    }
+
+    /// <summary>
+    /// Whether <see cref="EvaluateScaledPixels"/> may fuse the input layer and the conversion (default true); false runs
+    /// them in steps — for tests and <c>bench --compare-variant fused-input</c>, which compare the two in one process.
+    /// </summary>
+    internal static bool FuseScaledInput { get; set; } = true;
+
+    /// <summary>The plan walker from the input regions already in <paramref name="semiring"/>'s representation.</summary>
+    CircuitEvaluation EvaluateFrom(Tensor first, Semiring semiring)
+    {
         var outputs = new List<Tensor>(layers.Count + 1) { first };
         foreach (var layer in layers)
             outputs.Add(layer.Forward([.. layer.Spec.Sources.Select(s => outputs[s])], semiring));

@@ -33,6 +33,32 @@ internal sealed class NativeInputKernel
         && logProbabilities.device_type == DeviceType.CPU && logProbabilities.dtype == ScalarType.Float32
         && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Int64;
 
+    /// <summary>
+    /// Whether the fused kernel of <see cref="ForwardScaled"/> computes the layer's output on these tensors: float32
+    /// logits and int64 pixels on the CPU. (Scaled-linear passes are never the scoring reference.)
+    /// </summary>
+    public static bool ComputesScaled(Tensor logits, Tensor x) =>
+        logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32
+        && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Int64;
+
+    /// <summary>
+    /// The layer's output already converted to scaled-linear values (D·P, B, K + 1), from its logits in one pass per
+    /// variable (src/Circuits.Native/input_kernels.cpp): the log-softmax table, the gather and the conversion of the
+    /// unfused path without their intermediate tensors.
+    /// </summary>
+    public static Tensor ForwardScaled(CategoricalInputLayer layer, Tensor x)
+    {
+        NativeAutograd.ThrowPendingFailure();
+        using var scope = NewDisposeScope();
+        var pixels = x.contiguous();
+        var shape = new InputFunction.Shape(layer);
+        var logits = layer.Logits;
+        var y = torch.is_grad_enabled() && logits.requires_grad
+            ? InputScaledFunction.apply(logits, pixels, shape)
+            : InputScaledFunction.Run(logits, pixels, shape).Y;
+        return y.MoveToOuterDisposeScope();
+    }
+
     /// <summary>log p(x) (D·P, B, K) from the layer's log-probabilities (D, C, N, P, K) and pixels x (B, D, C).</summary>
     public static Tensor Forward(CategoricalInputLayer layer, Tensor logProbabilities, Tensor x)
     {
@@ -96,7 +122,65 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
         return y;
     }
 
-    static Exception? PixelError(int code, CategoricalInputLayer layer) => code == -2
+    internal static Exception? PixelError(int code, CategoricalInputLayer layer) => code == -2
         ? new ArgumentOutOfRangeException("x", $"A pixel value is outside 0..{layer.Categories - 1}, the categories of this circuit's input layer.")
         : null;
+}
+
+/// <summary>
+/// The input layer and the conversion to scaled-linear values as one autograd node: arguments the logits, the pixels
+/// and the shape. The backward pass computes the logits' gradient variable by variable (log-softmax's backward and the
+/// gather's together).
+/// </summary>
+internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputScaledFunction>
+{
+    public override string Name => "CircuitsNativeInputScaled";
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var logits = (Tensor)vars[0];
+        var x = (Tensor)vars[1];
+        var shape = (InputFunction.Shape)vars[2];
+        var (y, lse) = Run(logits, x, shape);
+        // The backward pass reads the output (the gradient of exp), the logits and their log-normalisers, and the pixels.
+        NativeAutograd.Save(ctx, shape, x, y, lse, logits);
+        return y;
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        return NativeAutograd.Backward(Name, 3, gradOutput, () =>
+        {
+            var saved = ctx.get_saved_variables();
+            Tensor x = saved[0], y = saved[1], lse = saved[2], logits = saved[3];
+            var layer = ((InputFunction.Shape)ctx.get_data("shape")).Layer;
+            using var g = gradOutput.contiguous();
+            var gt = torch.empty_like(logits);
+            IntPtr pg = CircuitsNative.DataPointer(g), py = CircuitsNative.DataPointer(y), pt = CircuitsNative.DataPointer(logits),
+                pl = CircuitsNative.DataPointer(lse), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt);
+            long batch = x.shape[0];
+            CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_backward(pg, py, pt, pl, px, batch,
+                layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, pgt, begin, end),
+                failure => InputFunction.PixelError(failure, layer));
+            GC.KeepAlive(saved);
+            return [gt, null!, null!];
+        });
+    }
+
+    /// <summary>The forward pass: the scaled-linear rows (D·P, B, K + 1), row d·P + p, and the log-normalisers (D, C, P·K).</summary>
+    public static (Tensor Y, Tensor Lse) Run(Tensor logits, Tensor x, InputFunction.Shape shape)
+    {
+        var layer = shape.Layer;
+        long batch = x.shape[0];
+        using var theta = logits.detach().contiguous();
+        var y = torch.empty([(long)layer.Variables * layer.Replicas, batch, layer.Units + 1], ScalarType.Float32, logits.device);
+        var lse = torch.empty([layer.Variables, layer.Channels, (long)layer.Replicas * layer.Units], ScalarType.Float32, logits.device);
+        IntPtr pt = CircuitsNative.DataPointer(theta), px = CircuitsNative.DataPointer(x), pl = CircuitsNative.DataPointer(lse),
+            py = CircuitsNative.DataPointer(y);
+        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, px, batch, layer.Variables,
+            layer.Channels, layer.Categories, layer.Replicas, layer.Units, pl, py, begin, end), failure => InputFunction.PixelError(failure, layer));
+        GC.KeepAlive(theta);
+        GC.KeepAlive(x);
+        return (y, lse);
+    }
 }

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 8;
+    const int AbiVersion = 9;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -40,7 +40,42 @@ internal static class CircuitsNative
             return $"{path} could not be loaded";
         System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(assembly, Resolve);
         int version = circuits_native_abi_version();
-        return version == AbiVersion ? null : $"{path} has ABI version {version}, this engine needs {AbiVersion} (rebuild src/Circuits.Native)";
+        if (version != AbiVersion) return $"{path} has ABI version {version}, this engine needs {AbiVersion} (rebuild src/Circuits.Native)";
+        if (Environment.GetEnvironmentVariable(Avx512Switch) == "0") circuits_gemm_vector_width(8);
+        return null;
+    }
+
+    /// <summary>
+    /// The environment variable that keeps the native GEMM on 8-float (AVX2) vectors on a CPU with AVX-512 (value
+    /// <c>0</c>; read when the library loads). Both widths give identical results; it exists to measure one against the
+    /// other and to rule the wide vectors out when a machine misbehaves.
+    /// </summary>
+    public const string Avx512Switch = "CIRCUITS_NATIVE_AVX512";
+
+    /// <summary>
+    /// The vector width of the native GEMM's 16-column blocks: 16 floats where the CPU has AVX-512F (and
+    /// <see cref="Avx512Switch"/> is not 0), else 8; 0 when the native kernels are unavailable.
+    /// </summary>
+    public static int GemmVectorWidth => Unavailable is null ? circuits_gemm_vector_width(0) : 0;
+
+    /// <summary>
+    /// Sets the native GEMM's vector width (8, or 16 where the CPU has AVX-512F) for the passes that follow; false when
+    /// the width cannot be used. Not while kernels run on other threads (tests and benchmarks call it between passes).
+    /// </summary>
+    public static bool TrySetGemmVectorWidth(int width) =>
+        Unavailable is null && width is (8 or 16) && circuits_gemm_vector_width(width) == width;
+
+    /// <summary>Whether this CPU can run the native GEMM on 16-float vectors (AVX-512F).</summary>
+    public static bool Avx512Available
+    {
+        get
+        {
+            if (Unavailable is not null) return false;
+            int current = circuits_gemm_vector_width(0);
+            bool available = circuits_gemm_vector_width(16) == 16;
+            circuits_gemm_vector_width(current);
+            return available;
+        }
     }
 
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
@@ -55,6 +90,9 @@ internal static class CircuitsNative
 
     [DllImport(Library)]
     static extern int circuits_native_abi_version();
+
+    [DllImport(Library)]
+    static extern int circuits_gemm_vector_width(int request);
 
     [DllImport(Library)]
     public static extern int circuits_cp_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold, long wSlot,
@@ -133,6 +171,14 @@ internal static class CircuitsNative
     [DllImport(Library)]
     public static extern int circuits_input_backward(IntPtr g, IntPtr x, long batch, long variables, long channels, long categories,
         long replicas, long units, IntPtr gt, long begin, long end);
+
+    [DllImport(Library)]
+    public static extern int circuits_input_scaled_forward(IntPtr theta, IntPtr x, long batch, long variables, long channels, long categories,
+        long replicas, long units, IntPtr lse, IntPtr y, long begin, long end);
+
+    [DllImport(Library)]
+    public static extern int circuits_input_scaled_backward(IntPtr gy, IntPtr y, IntPtr theta, IntPtr lse, IntPtr x, long batch, long variables,
+        long channels, long categories, long replicas, long units, IntPtr gtheta, long begin, long end);
 
     /// <summary>The address of a tensor's first element (any device); zero for no tensor.</summary>
     public static IntPtr DataPointer(TorchSharp.torch.Tensor? tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);

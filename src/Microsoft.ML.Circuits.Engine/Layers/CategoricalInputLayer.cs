@@ -101,6 +101,14 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// <see cref="Forward"/> with no missing pixels, already converted to scaled-linear values (D·P, B, K + 1) by the
+    /// native kernel in one pass from the logits; null where the native kernel does not run (the managed kernel, a
+    /// GPU): then <see cref="Forward"/> and the conversion do it in steps.
+    /// </summary>
+    internal Tensor? ScaledForward(Tensor x) =>
+        nativeKernel is not null && Kernels.NativeInputKernel.ComputesScaled(Logits, x) ? Kernels.NativeInputKernel.ForwardScaled(this, x) : null;
+
+    /// <summary>
     /// Every unit summed out over <paramref name="semiring"/>: shape (D·P, 1, K), row = variable·P + replica — the input
     /// of the partition function (log Z, all zeros under log-sum-exp) or of the max-product circuit's maximum.
     /// </summary>

@@ -44,6 +44,8 @@ public sealed class MarginalQuery : CircuitQuery
     internal static Tensor Upward(TensorizedCircuit circuit, Tensor x, Tensor? missing, Semiring semiring, Tensor? logProbabilities)
     {
         using var scope = NewDisposeScope();
+        if (missing is null && logProbabilities is null && circuit.EvaluateScaledPixels(x, semiring) is { } fused)
+            return fused.Root.MoveToOuterDisposeScope();
         using var inputs = circuit.Input.Forward(x, missing, semiring, logProbabilities);
         return circuit.Evaluate(inputs, semiring).Root.MoveToOuterDisposeScope();
     }

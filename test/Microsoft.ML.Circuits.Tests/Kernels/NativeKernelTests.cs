@@ -558,21 +558,25 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
-    [DataRow(LayerKind.CP, "CircuitsNativeCp", true)]
-    [DataRow(LayerKind.CP, "CircuitsNativeMixing", true)]
-    [DataRow(LayerKind.CP, "CircuitsNativeCpScaled", false)]
-    [DataRow(LayerKind.CP, "CircuitsNativeMixingScaled", false)]
-    [DataRow(LayerKind.CP, "CircuitsNativeToScaled", false)]
-    [DataRow(LayerKind.CP, "CircuitsNativeInput", false)]
-    [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient", false)]
-    [DataRow(LayerKind.Tucker, "CircuitsNativeTucker", false)]
-    public void AFailureInsideANativeBackwardPassReachesTheCallerInsteadOfEndingTheProcess(LayerKind kind, string function, bool logSpace)
+    [DataRow(LayerKind.CP, "CircuitsNativeCp", true, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.CP, "CircuitsNativeMixing", true, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.CP, "CircuitsNativeCpScaled", false, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.CP, "CircuitsNativeMixingScaled", false, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.CP, "CircuitsNativeInputScaled", false, RegionGraphKind.QuadGraph)]
+    // Poon–Domingos input regions of several pixels (δ = 2): the scaled-linear pass converts their sums.
+    [DataRow(LayerKind.CP, "CircuitsNativeToScaled", false, RegionGraphKind.PoonDomingos)]
+    [DataRow(LayerKind.CP, "CircuitsNativeInput", false, RegionGraphKind.PoonDomingos)]
+    [DataRow(LayerKind.CP, "CircuitsNativeInput", true, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient", false, RegionGraphKind.QuadGraph)]
+    [DataRow(LayerKind.Tucker, "CircuitsNativeTucker", false, RegionGraphKind.QuadGraph)]
+    public void AFailureInsideANativeBackwardPassReachesTheCallerInsteadOfEndingTheProcess(LayerKind kind, string function, bool logSpace, RegionGraphKind graph)
     {
         RequireNative();
         // libtorch calls the native functions' backward passes under native frames, where a managed exception would end
         // the process (an allocation that runs out of memory, say). The failure must reach the training step's caller,
         // with nothing updated, and a backward pass started by the caller must report it at the next forward pass.
-        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, kind, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None);
+        var description = TinyCircuits.Tiny(graph, kind, 5, 5, 1, 7, units: 4, freeze: MixingFreeze.None)
+            with { PoonDomingosDelta = graph == RegionGraphKind.PoonDomingos ? 2 : 1 };
         using var circuit = new TensorizedCircuit(description, seed: 3) { KernelPreference = LayerKernelPreference.Native };
         var x = TinyCircuits.RandomImages(description, 8, seed: 4);
         // The CP circuit trains on the scaled-linear path by default; its log-sum-exp functions run on that path.
@@ -699,5 +703,93 @@ public sealed class NativeKernelTests
         Assert.IsTrue(tucker.Layers.OfType<TuckerLayer>().All(l => l.KernelName == "native"), "Tucker layers have a native kernel");
         circuit.KernelPreference = LayerKernelPreference.Auto;
         Assert.IsTrue(circuit.Layers.All(l => l.KernelName == (l is CpLayer or MixingLayer ? "native" : "managed")), "Auto with the library is native where it applies");
+    }
+
+    [TestMethod]
+    [DataRow(LayerKind.CP, 16)]
+    [DataRow(LayerKind.CP, 21)]
+    [DataRow(LayerKind.CPXS, 33)]
+    [DataRow(LayerKind.Tucker, 17)]
+    public void TheNativeGemmGivesTheSameResultsBitForBitOnEitherVectorWidth(LayerKind layer, int units)
+    {
+        RequireNative();
+        if (!Microsoft.ML.Circuits.Kernels.CircuitsNative.Avx512Available)
+            Assert.Inconclusive("This CPU lacks AVX-512F: the native GEMM has one vector width here.");
+        // gemm_avx512.cpp computes the whole 16-column blocks (units 21 and 33 leave a tail to the 8-float kernel,
+        // 17 a single column) by the same chain of FMAs as gemm.h: values and gradients equal, not merely close.
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, layer, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        var x = TinyCircuits.RandomImages(description, 27, seed: 4);
+        var semiring = layer == LayerKind.Tucker ? Semiring.LogSumExp : Semiring.ScaledLinear;
+        int before = Microsoft.ML.Circuits.Kernels.CircuitsNative.GemmVectorWidth;
+        try
+        {
+            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(8));
+            var narrow = Pass(circuit, x, LayerKernelPreference.Native, semiring);
+            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(16));
+            var wide = Pass(circuit, x, LayerKernelPreference.Native, semiring);
+            Assert.IsTrue(narrow.LogCircuit.eq(wide.LogCircuit).all().item<bool>(), "log c(x)");
+            Assert.IsTrue(narrow.LogZ.eq(wide.LogZ).all().item<bool>(), "log Z");
+            for (int p = 0; p < narrow.DataGradients.Length; p++)
+            {
+                Assert.IsTrue(narrow.DataGradients[p].eq(wide.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
+                Assert.IsTrue(narrow.PartitionGradients[p].eq(wide.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
+            }
+            Assert.IsFalse(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(32), "only 8 and 16 are widths");
+        }
+        finally
+        {
+            Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(before);
+        }
+    }
+
+    [TestMethod]
+    [DataRow(RegionGraphKind.QuadGraph, 1, 1.0)]
+    [DataRow(RegionGraphKind.RandomBinaryTree, 3, 1.0)]
+    [DataRow(RegionGraphKind.QuadTree, 3, 40.0)]
+    public void TheFusedInputKernelAgreesWithTheInputLayerAndTheConversionInSteps(RegionGraphKind graph, int channels, double logitScale)
+    {
+        RequireNative();
+        // input_kernels.cpp turns the logits and the pixels into the scaled-linear input regions in one pass (its own
+        // log-softmax normalisers); the steps it replaces are libtorch's log-softmax, the native gather and the native
+        // conversion. Replicas (random binary tree: 2), channels (3) and logits of large magnitude (×40, so most
+        // probabilities underflow against the largest) included.
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, channels, 6, units: 5, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 3);
+        using (torch.no_grad()) circuit.Input.Logits.mul_(logitScale);
+        var x = TinyCircuits.RandomImages(description, 19, seed: 4);
+        bool before = TensorizedCircuit.FuseScaledInput;
+        try
+        {
+            TensorizedCircuit.FuseScaledInput = false;
+            var steps = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            TensorizedCircuit.FuseScaledInput = true;
+            circuit.KernelPreference = LayerKernelPreference.Native;
+            Assert.IsNotNull(circuit.EvaluateScaledPixels(x, Semiring.ScaledLinear), "the fused kernel serves this circuit");
+            var fused = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            AssertClose(steps.LogCircuit, fused.LogCircuit, "log c(x)", tolerance: 1e-5, floor: 1);
+            AssertClose(steps.LogZ, fused.LogZ, "log Z", tolerance: 1e-5, floor: 1);
+            double overall = steps.DataGradients.Max(g => g.abs().max().item<float>());
+            for (int p = 0; p < steps.DataGradients.Length; p++)
+                AssertClose(steps.DataGradients[p], fused.DataGradients[p], $"∂ mean log c(x) / ∂ parameter {p}", tolerance: 1e-4, floor: overall);
+            Assert.IsTrue(fused.DataGradients[0].abs().max().item<float>() > 0, "the logits get a gradient");
+        }
+        finally
+        {
+            TensorizedCircuit.FuseScaledInput = before;
+        }
+    }
+
+    [TestMethod]
+    public void TheFusedInputKernelRefusesAPixelOutsideTheCategories()
+    {
+        RequireNative();
+        var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, LayerKind.CP, 4, 4, 1, 6, units: 4);
+        using var circuit = new TensorizedCircuit(description, seed: 3) { KernelPreference = LayerKernelPreference.Native };
+        var x = TinyCircuits.RandomImages(description, 5, seed: 4);
+        x[3, 7, 0] = torch.tensor(6L);
+        // The unchecked path (a training step's) reaches the kernel without a range check of its own.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => MarginalQuery.Upward(circuit, x, null, Semiring.ScaledLinear, null));
+        StringAssert.Contains(error.Message, "0..5");
     }
 }

@@ -1,0 +1,67 @@
+// The GEMM of gemm.h on 16-float (AVX-512) vectors, for the columns that fill whole 16-float blocks. Compiled for
+// x86-64-v4 (CMakeLists.txt) and called only when the CPU and the OS support AVX-512F (gemm.cpp decides); nothing
+// here runs at load time. Self-contained on purpose: it includes no header with inline functions or templates, so
+// the linker can never merge an AVX-512 copy of a shared inline function into the x86-64-v3 code of the other files.
+//
+// Each element of C is the same chain of FMAs over p, in the same order, as in gemm.h's 8-float micro-kernels, so
+// the two widths give identical results bit for bit (NativeKernelTests checks it); only the number of columns per
+// instruction differs. Measured on the development VM (a 6-row block, K = 16 and 64): ×1.6 the 8-float kernel's
+// throughput (docs/benchmarks.md).
+#include <cstdint>
+
+namespace {
+
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V16u __attribute__((vector_size(64), aligned(4)));
+
+inline V16 Load16(const float* p) { return *reinterpret_cast<const V16u*>(p); }
+inline void Store16(float* p, V16 v) { *reinterpret_cast<V16u*>(p) = v; }
+
+// C[r][0..16) (+)= Σ_p A(r, p)·B[p][0..16) for R rows: one 16-float accumulator per row.
+template <int R, bool Accumulate>
+inline void Micro(const float* __restrict a, int64_t rs, int64_t ps, const float* __restrict bm, int64_t ldb, int64_t depth,
+                  float* __restrict c, int64_t ldc) {
+    V16 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = Accumulate ? Load16(c + r * ldc) : V16{};
+    for (int64_t p = 0; p < depth; p++) {
+        V16 b = Load16(bm + p * ldb);
+        for (int r = 0; r < R; r++) acc[r] += a[r * rs + p * ps] * b;
+    }
+    for (int r = 0; r < R; r++) Store16(c + r * ldc, acc[r]);
+}
+
+template <int R, bool Accumulate>
+void Rows(const float* a, int64_t rs, int64_t ps, const float* bm, int64_t ldb, int64_t depth, int64_t n, float* c,
+          int64_t ldc) {
+    for (int64_t col = 0; col + 16 <= n; col += 16) Micro<R, Accumulate>(a, rs, ps, bm + col, ldb, depth, c + col, ldc);
+}
+
+template <bool Accumulate>
+void Blocks(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
+            float* c, int64_t ldc) {
+    int64_t r0 = 0;
+    for (; r0 + 6 <= m; r0 += 6) Rows<6, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
+    const float* ar = a + r0 * rs;
+    float* cr = c + r0 * ldc;
+    switch (m - r0) {
+        case 5: Rows<5, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 4: Rows<4, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 3: Rows<3, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 2: Rows<2, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        case 1: Rows<1, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
+        default: break;
+    }
+}
+
+}  // namespace
+
+namespace circuits {
+
+// C (m × n16) (+)= A (m × depth) · B (depth × n16) for n16 a multiple of 16; same arguments as gemm.h's Gemm.
+void GemmAvx512(bool accumulate, const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb,
+                int64_t depth, int64_t n16, float* c, int64_t ldc) {
+    if (accumulate) Blocks<true>(a, rs, ps, m, bm, ldb, depth, n16, c, ldc);
+    else Blocks<false>(a, rs, ps, m, bm, ldb, depth, n16, c, ldc);
+}
+
+}  // namespace circuits
