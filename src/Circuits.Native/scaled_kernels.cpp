@@ -19,7 +19,10 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
+
+#include "fast_math.h"
 
 #include "gemm.h"
 #include "vector_math.h"
@@ -30,23 +33,45 @@ using namespace circuits;
 
 namespace {
 
-// Rescales the n linear values p to a maximum of 1 into y (then y[n] = the log-scale): zeros and ZeroScale for the
-// zero vector, NaN for a vector holding a NaN. Returns the divisor (1 for the zero vector).
-inline float Rescale(const float* p, int64_t n, float scale, float* y) {
-    float m = RowMax(p, n);
-    if (m == 0.0f) {
-        std::memset(y, 0, sizeof(float) * n);
-        y[n] = ZeroScale;
-        return 1.0f;
+// out[r] = log m[r] for the rows' maxima m (≥ 0 or NaN): one vectorised call for the normal positive ones, the scalar
+// log for the rest (−∞ for 0, NaN for NaN, +∞ for +∞; a subnormal counts as 0 under the kernels' DAZ). scratch: rows floats.
+inline void LogsOfMaxima(const float* m, int64_t rows, float* out, float* scratch) {
+    constexpr float Smallest = std::numeric_limits<float>::min(), Largest = std::numeric_limits<float>::max();
+    for (int64_t r = 0; r < rows; r++) scratch[r] = m[r] >= Smallest && m[r] <= Largest ? m[r] : 1.0f;
+    LogOfPositive(scratch, out, rows);
+    for (int64_t r = 0; r < rows; r++)
+        if (!(m[r] >= Smallest && m[r] <= Largest)) out[r] = m[r] == 0.0f ? NegativeInfinity : std::log(m[r]);
+}
+
+// Rescales each of the rows of n linear values p (row r at p + r·n) to a maximum of 1 into y (row r at y + r·ldy, then
+// y[n] = scales[r] + the log of the divisor, floored at ZeroScale): zeros and ZeroScale for the zero vector, NaN for a
+// vector holding a NaN. divisors (may be null) receives each row's divisor (1 for the zero vector). The logs of the
+// divisors are taken in one vectorised call. scratch: 3·rows floats.
+inline void RescaleRows(const float* p, int64_t rows, int64_t n, const float* scales, float* y, int64_t ldy, float* divisors,
+                        float* scratch) {
+    float* maxima = scratch;
+    float* logs = scratch + rows;
+    for (int64_t r = 0; r < rows; r++) maxima[r] = RowMax(p + r * n, n);
+    LogsOfMaxima(maxima, rows, logs, scratch + 2 * rows);
+    for (int64_t r = 0; r < rows; r++) {
+        const float* pr = p + r * n;
+        float* yr = y + r * ldy;
+        float m = maxima[r];
+        if (m == 0.0f) {
+            std::memset(yr, 0, sizeof(float) * n);
+            yr[n] = ZeroScale;
+            if (divisors != nullptr) divisors[r] = 1.0f;
+            continue;
+        }
+        float inverse = 1.0f / m;
+        const V8 rv = Splat(inverse);
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) Store(yr + i, Load(pr + i) * rv);
+        for (; i < n; i++) yr[i] = pr[i] * inverse;
+        float scale = scales[r] + logs[r];   // NaN stays NaN
+        yr[n] = scale > ZeroScale || scale != scale ? scale : ZeroScale;
+        if (divisors != nullptr) divisors[r] = m;
     }
-    float r = 1.0f / m;
-    const V8 rv = Splat(r);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) Store(y + i, Load(p + i) * rv);
-    for (; i < n; i++) y[i] = p[i] * r;
-    float s = scale + std::log(m);   // NaN stays NaN
-    y[n] = s > ZeroScale || s != s ? s : ZeroScale;
-    return m;
 }
 
 // v[i] *= 1 / d for the n entries. (One division per row, not per entry: the managed semiring divides each entry,
@@ -88,7 +113,8 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
     bool save = z != nullptr, rescaleSlots = arity > 2;
     int64_t width = k + 1;
     // Without z (inference) two scratch blocks: the first slot's factor stays apart until the second multiplies it.
-    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : 2 * batch * o);
+    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : 2 * batch * o), slotMaxima(batch), slotLogs(batch),
+        rescaleScratch(3 * batch);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         const float* first = nullptr;   // the first real slot's factor, until a second one arrives
         int64_t real = 0;
@@ -99,15 +125,18 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
             const float* xs = rows[slot];
             float* zs = save ? z + slot * batch * o : scratch.data() + (real % 2) * batch * o;
             Gemm(xs, width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
-            for (int64_t b = 0; b < batch; b++) {
-                scale[b] += xs[b * width + k];
-                if (!rescaleSlots) continue;
-                float m = RowMax(zs + b * o, o), d = m == 0.0f ? 1.0f : m;
-                Divide(zs + b * o, d, o);
-                scale[b] += std::log(m);   // −∞ for a zero slot: the product is then 0 and its scale the floor
-                if (save) divisors[slot * batch + b] = d;
-            }
-            if (save && !rescaleSlots)
+            for (int64_t b = 0; b < batch; b++) scale[b] += xs[b * width + k];
+            if (rescaleSlots) {
+                for (int64_t b = 0; b < batch; b++) slotMaxima[b] = RowMax(zs + b * o, o);
+                // −∞ for a zero slot: the product is then 0 and its scale the floor.
+                LogsOfMaxima(slotMaxima.data(), batch, slotLogs.data(), rescaleScratch.data());
+                for (int64_t b = 0; b < batch; b++) {
+                    float m = slotMaxima[b], d = m == 0.0f ? 1.0f : m;
+                    Divide(zs + b * o, d, o);
+                    scale[b] += slotLogs[b];
+                    if (save) divisors[slot * batch + b] = d;
+                }
+            } else if (save)
                 for (int64_t b = 0; b < batch; b++) divisors[slot * batch + b] = 1.0f;
             // The product over the slots, written by the second factor (no copy of the first).
             if (real == 0) first = zs;
@@ -116,11 +145,8 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
         }
         if (real == 0) std::fill(product.begin(), product.end(), 1.0f);   // every slot padded: the product's unit
         else if (real == 1) std::memcpy(product.data(), first, sizeof(float) * batch * o);
-        float* yf = y + f * batch * (o + 1);
-        for (int64_t b = 0; b < batch; b++) {
-            float d = Rescale(product.data() + b * o, o, scale[b], yf + b * (o + 1));
-            if (maxima != nullptr) maxima[f * batch + b] = d;
-        }
+        RescaleRows(product.data(), batch, o, scale.data(), y + f * batch * (o + 1), o + 1,
+                    maxima != nullptr ? maxima + f * batch : nullptr, rescaleScratch.data());
     }
     return 0;
 }
@@ -199,27 +225,41 @@ int32_t circuits_mixing_scaled_forward(const float* const* rows, int64_t batch, 
     FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0) return -1;
     int64_t width = k + 1;
-    std::vector<float> sum(k), weighted(k);
-    for (int64_t f = foldBegin; f < foldEnd; f++)
+    std::vector<float> sums(batch * k), weighted(k), shifts(batch), slotFactors(batch), differences(batch), rescaleScratch(3 * batch);
+    for (int64_t f = foldBegin; f < foldEnd; f++) {
         for (int64_t b = 0; b < batch; b++) {
             float shift = NegativeInfinity;
             for (int64_t h = 0; h < arity; h++)
                 if (!Padded(mask, f * arity + h)) shift = MaxOrNaN(shift, rows[f * arity + h][b * width + k]);
-            if (!std::isfinite(shift)) shift = 0.0f;
-            std::fill(sum.begin(), sum.end(), 0.0f);
-            for (int64_t h = 0; h < arity; h++) {
-                int64_t slot = f * arity + h;
-                if (Padded(mask, slot)) continue;
-                const float* xs = rows[slot] + b * width;
-                float factor = std::exp(xs[k] - shift);
-                if (factors != nullptr) factors[slot * batch + b] = factor;
-                const float* ws = w + slot * k;
-                for (int64_t i = 0; i < k; i++) weighted[i] = ws[i] * factor;
-                MultiplyAdd(xs, weighted.data(), sum.data(), k);
-            }
-            float d = Rescale(sum.data(), k, shift, y + (f * batch + b) * width);
-            if (maxima != nullptr) maxima[f * batch + b] = d;
+            shifts[b] = std::isfinite(shift) ? shift : 0.0f;
         }
+        std::fill(sums.begin(), sums.end(), 0.0f);
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(mask, slot)) continue;
+            const float* xs = rows[slot];
+            // e^(s_h − s) for the batch: one vectorised exp for the differences in [ExpFloor, ExpCeiling], the scalar
+            // exp for the rest (a zero slot's floor scale, NaN, ±∞).
+            for (int64_t b = 0; b < batch; b++) {
+                float v = xs[b * width + k] - shifts[b];
+                differences[b] = v >= ExpFloor && v <= ExpCeiling ? v : 0.0f;
+            }
+            ExpOfFinite(differences.data(), slotFactors.data(), batch);
+            for (int64_t b = 0; b < batch; b++) {
+                float v = xs[b * width + k] - shifts[b];
+                if (!(v >= ExpFloor && v <= ExpCeiling)) slotFactors[b] = std::exp(v);
+            }
+            if (factors != nullptr) std::memcpy(factors + slot * batch, slotFactors.data(), sizeof(float) * batch);
+            const float* ws = w + slot * k;
+            for (int64_t b = 0; b < batch; b++) {
+                float factor = slotFactors[b];
+                for (int64_t i = 0; i < k; i++) weighted[i] = ws[i] * factor;
+                MultiplyAdd(xs + b * width, weighted.data(), sums.data() + b * k, k);
+            }
+        }
+        RescaleRows(sums.data(), batch, k, shifts.data(), y + f * batch * width, width,
+                    maxima != nullptr ? maxima + f * batch : nullptr, rescaleScratch.data());
+    }
     return 0;
 }
 
