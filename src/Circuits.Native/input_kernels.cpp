@@ -88,24 +88,30 @@ int32_t circuits_input_backward(const float* g, const int64_t* x, int64_t batch,
 
 }  // extern "C"
 
-// The input layer and the conversion to the engine's scaled-linear values in one pass, from the logits θ (the layer's
-// parameter, same layout as the table) instead of a log-softmax table: for each variable d and channel c, the
-// log-normaliser lse[d, c, j] = log Σ_n exp θ[d, c, n, j] over the categories (j = p·K + k); then each image's
-// log-values v[k] = Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k] straight into scaled-linear rows
-// y (D·P, B, K + 1) (ToScaledRows: exp(v − max v), then the log-scale max v). libtorch's log-softmax wrote the whole
-// (D, C, N, P·K) table, the gather copied its rows out and the conversion read them again; here a variable's logits
-// (N·P·K floats, 16 KB at N = 256, K = 16) stay in the cache from the normaliser to the last image.
+// The input layer, its input regions and the conversion to the engine's scaled-linear values, fused, from the logits
+// θ (the layer's parameter, same layout as the table) instead of a log-softmax table:
+//   1. per variable d and channel c, the log-normalisers lse[d, c, j] = log Σ_n exp θ[d, c, n, j] over the categories
+//      (j = p·K + k) — circuits_input_normalisers, parallel over variables;
+//   2. per input region r (a sum of the input layer's rows i = d·P + p: one row for quad graphs and trees, a patch of
+//      pixels for Poon–Domingos) and image b, v[k] = Σ_{i ∈ r} Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k]
+//      straight into a scaled-linear row of y (R, B, K + 1) (ToScaledRows: exp(v − max v), then the log-scale max v)
+//      — circuits_input_scaled_forward, parallel over regions.
+// Unfused, libtorch's log-softmax wrote the whole (D, C, N, P·K) table, the gather copied rows out of it, the regions'
+// sums concatenated, gathered and added them, and the conversion read the sums again.
 //
 // The backward pass, with gy the gradient of y (scale column ignored: the log-scale is a constant to autograd) and
 // gv = gy·y the gradient of v: gθ[d, c, n, j] = S[d, c, n, j] − softmax θ[d, c, n, j] · T[d, c, j], S the scatter-add
-// of gv at the pixels' values and T[d, c, j] = Σ_b gv[b, j] — log-softmax's backward and the gather's together, one
-// variable at a time, each variable's block of gθ written once (no zero-filled table, no second pass).
+// of gv over the regions holding row d·P + p at the pixels' values and T[d, c, j] the plain sum of the same gv —
+// log-softmax's backward and the gather's together, one variable at a time (a row's regions are listed per row, so
+// variables never write the same memory), each variable's block of gθ written once: no zero-filled table, no sort.
 //
-//   theta  (D, C, N, P·K)   float32 logits
-//   lse    (D, C, P·K)      float32 log-normalisers, written by the forward pass and read by the backward pass
-//   y      (D·P, B, K + 1)  float32 scaled-linear rows, row d·P + p
-//   gy     (D·P, B, K + 1)  float32 gradient of y
-//   gtheta (D, C, N, P·K)   float32 gradient of the logits, overwritten
+//   theta      (D, C, N, P·K)   float32 logits
+//   lse        (D, C, P·K)      float32 log-normalisers, written by step 1 and read by step 2 and the backward pass
+//   regionRows (R, A)           int64 rows of each region, −1 after its last (A: the most rows of a region)
+//   rowOffsets (D·P + 1)        int64: the regions holding row i are rowRegions[rowOffsets[i] .. rowOffsets[i + 1])
+//   rowRegions                  int64 (a region listed once per time it holds the row)
+//   y, gy      (R, B, K + 1)    float32 scaled-linear input regions and their gradient
+//   gtheta     (D, C, N, P·K)   float32 gradient of the logits, overwritten
 namespace {
 
 using namespace circuits;
@@ -129,19 +135,26 @@ void LogNormalisers(const float* theta, int64_t n, int64_t width, float* lse, fl
         if (std::isfinite(lse[j])) lse[j] += d[j];
 }
 
-// v (B, K) for variable d, replica p: Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k].
-void LogValues(const float* theta, const float* lse, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
-               int64_t categories, int64_t width, int64_t units, int64_t d, int64_t p, float* v) {
-    for (int64_t b = 0; b < batch; b++) {
-        const int64_t* values = x + (b * variables + d) * channels;
-        float* out = v + b * units;
-        for (int64_t c = 0; c < channels; c++) {
-            const float* row = theta + ((d * channels + c) * categories + values[c]) * width + p * units;
-            const float* normaliser = lse + (d * channels + c) * width + p * units;
-            if (c == 0) Subtract(row, normaliser, out, units);
+struct InputShape {
+    int64_t batch, variables, channels, categories, replicas, units;
+    int64_t Width() const { return replicas * units; }
+};
+
+// v (B, K) += the log-probabilities of row i = d·P + p: Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k]
+// (written instead of added when first).
+void AddLogProbabilities(const float* theta, const float* lse, const int64_t* x, const InputShape& s, int64_t row, bool first,
+                         float* v) {
+    int64_t d = row / s.replicas, p = row % s.replicas, width = s.Width();
+    for (int64_t b = 0; b < s.batch; b++) {
+        const int64_t* values = x + (b * s.variables + d) * s.channels;
+        float* out = v + b * s.units;
+        for (int64_t c = 0; c < s.channels; c++) {
+            const float* entry = theta + ((d * s.channels + c) * s.categories + values[c]) * width + p * s.units;
+            const float* normaliser = lse + (d * s.channels + c) * width + p * s.units;
+            if (first && c == 0) Subtract(entry, normaliser, out, s.units);
             else {
-                AddInto(row, out, units);
-                SubtractFrom(normaliser, out, units);
+                AddInto(entry, out, s.units);
+                SubtractFrom(normaliser, out, s.units);
             }
         }
     }
@@ -151,28 +164,45 @@ void LogValues(const float* theta, const float* lse, const int64_t* x, int64_t b
 
 extern "C" {
 
-/// Forward for the variables [begin, end): lse and y (see above). Returns −1 for bad arguments, −2 when a value is not
-/// in [0, N).
+/// Step 1 for the variables [begin, end): lse (see above). Returns −1 for bad arguments.
 CIRCUITS_EXPORT
-int32_t circuits_input_scaled_forward(const float* theta, const int64_t* x, int64_t batch, int64_t variables, int64_t channels,
-                                      int64_t categories, int64_t replicas, int64_t units, float* lse, float* y, int64_t begin,
-                                      int64_t end) {
+int32_t circuits_input_normalisers(const float* theta, int64_t variables, int64_t channels, int64_t categories, int64_t width,
+                                   float* lse, int64_t begin, int64_t end) {
     FlushSubnormals flush;
-    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
-    int64_t width = replicas * units;
-    std::vector<float> scratch(std::max(2 * (categories + 1) * width, batch * units + 3 * ToScaledChunk * units));
-    for (int64_t d = begin; d < end; d++) {
+    if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || width <= 0) return -1;
+    std::vector<float> scratch(2 * (categories + 1) * width);
+    for (int64_t d = begin; d < end; d++)
         for (int64_t c = 0; c < channels; c++)
             LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
                            scratch.data());
-        float* v = scratch.data();
-        float* rowScratch = v + batch * units;
-        for (int64_t p = 0; p < replicas; p++) {
-            LogValues(theta, lse, x, batch, variables, channels, categories, width, units, d, p, v);
-            float* yr = y + (d * replicas + p) * batch * (units + 1);
-            for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
-                ToScaledRows(v + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1), rowScratch);
+    return 0;
+}
+
+/// Step 2 for the regions [begin, end): y (see above). Returns −1 for bad arguments (a row outside [0, D·P)), −2 when a
+/// value is not in [0, N).
+CIRCUITS_EXPORT
+int32_t circuits_input_scaled_forward(const float* theta, const float* lse, const int64_t* x, int64_t batch, int64_t variables,
+                                      int64_t channels, int64_t categories, int64_t replicas, int64_t units,
+                                      const int64_t* regionRows, int64_t regions, int64_t arity, float* y, int64_t begin,
+                                      int64_t end) {
+    FlushSubnormals flush;
+    if (begin < 0 || end > regions || arity <= 0) return -1;
+    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, 0, variables)) return code;
+    InputShape shape{batch, variables, channels, categories, replicas, units};
+    std::vector<float> v(batch * units), rowScratch(3 * ToScaledChunk * units);
+    for (int64_t r = begin; r < end; r++) {
+        bool first = true;
+        for (int64_t a = 0; a < arity; a++) {
+            int64_t row = regionRows[r * arity + a];
+            if (row < 0) break;
+            if (row >= variables * replicas) return -1;
+            AddLogProbabilities(theta, lse, x, shape, row, first, v.data());
+            first = false;
         }
+        if (first) std::fill(v.begin(), v.end(), 0.0f);   // a region of no rows: log 1
+        float* yr = y + r * batch * (units + 1);
+        for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
+            ToScaledRows(v.data() + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1), rowScratch.data());
     }
     return 0;
 }
@@ -182,7 +212,8 @@ int32_t circuits_input_scaled_forward(const float* theta, const int64_t* x, int6
 CIRCUITS_EXPORT
 int32_t circuits_input_scaled_backward(const float* gy, const float* y, const float* theta, const float* lse, const int64_t* x,
                                        int64_t batch, int64_t variables, int64_t channels, int64_t categories, int64_t replicas,
-                                       int64_t units, float* gtheta, int64_t begin, int64_t end) {
+                                       int64_t units, const int64_t* rowOffsets, const int64_t* rowRegions, int64_t regions,
+                                       float* gtheta, int64_t begin, int64_t end) {
     FlushSubnormals flush;
     if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
     int64_t width = replicas * units, block = categories * width;
@@ -191,16 +222,22 @@ int32_t circuits_input_scaled_backward(const float* gy, const float* y, const fl
         float* gd = gtheta + d * channels * block;
         std::memset(gd, 0, sizeof(float) * channels * block);
         std::fill(totals.begin(), totals.end(), 0.0f);
-        for (int64_t p = 0; p < replicas; p++)
-            for (int64_t b = 0; b < batch; b++) {
-                const float* row = y + ((d * replicas + p) * batch + b) * (units + 1);
-                Multiply(gy + (row - y), row, gv.data(), units);
-                const int64_t* values = x + (b * variables + d) * channels;
-                for (int64_t c = 0; c < channels; c++) {
-                    AddInto(gv.data(), gd + (c * categories + values[c]) * width + p * units, units);
-                    AddInto(gv.data(), totals.data() + c * width + p * units, units);
+        for (int64_t p = 0; p < replicas; p++) {
+            int64_t row = d * replicas + p;
+            for (int64_t at = rowOffsets[row]; at < rowOffsets[row + 1]; at++) {
+                int64_t region = rowRegions[at];
+                if (region < 0 || region >= regions) return -1;
+                for (int64_t b = 0; b < batch; b++) {
+                    int64_t offset = (region * batch + b) * (units + 1);
+                    Multiply(gy + offset, y + offset, gv.data(), units);
+                    const int64_t* values = x + (b * variables + d) * channels;
+                    for (int64_t c = 0; c < channels; c++) {
+                        AddInto(gv.data(), gd + (c * categories + values[c]) * width + p * units, units);
+                        AddInto(gv.data(), totals.data() + c * width + p * units, units);
+                    }
                 }
             }
+        }
         // − softmax · T: softmax θ = exp(θ − lse), one vectorised exp for the channel's block.
         for (int64_t c = 0; c < channels; c++) {
             const float* tc = theta + (d * channels + c) * block;

@@ -208,14 +208,28 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// <see cref="Evaluate"/> of the pixels <paramref name="x"/> (no missing values) where the input layer's native
-    /// kernel hands the input regions over already in scaled-linear form (the layer and the conversion fused, see
-    /// <see cref="CategoricalInputLayer.ScaledForward"/>): a scaled-linear pass whose layers run natively, input regions
-    /// that are the input layer's rows. Null otherwise (then the input layer's output goes through <see cref="Evaluate"/>).
+    /// kernel hands the input regions over already in scaled-linear form (the layer, the regions' sums and the
+    /// conversion fused, see <see cref="CategoricalInputLayer.ScaledForward"/>): a scaled-linear pass whose layers run
+    /// natively. Null otherwise (then the input layer's output goes through <see cref="Evaluate"/>).
     /// </summary>
     internal CircuitEvaluation? EvaluateScaledPixels(Tensor x, Semiring semiring)
     {
-        if (!FuseScaledInput || inputRegionGather is not null || !Kernels.ToScaledFunction.Serves(this, Input.Logits, semiring)) return null;
-        return Input.ScaledForward(x) is { } first ? EvaluateFrom(first, semiring) : null;
+        if (!FuseScaledInput || !Kernels.ToScaledFunction.Serves(this, Input.Logits, semiring)) return null;
+        inputRegionMaps ??= new Kernels.InputRegionMaps([.. Plan.InputRows.Select(r => (IReadOnlyList<int>)r)], Plan.Variables * Plan.Replicas);
+        return Input.ScaledForward(x, inputRegionMaps) is { } first ? EvaluateFrom(first, semiring) : null;
+    }
+
+    Kernels.InputRegionMaps? inputRegionMaps;
+
+    /// <summary>Disposes the module's tensors and the fused input kernel's region maps.</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inputRegionMaps?.Dispose();
+            inputRegionMaps = null;
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>

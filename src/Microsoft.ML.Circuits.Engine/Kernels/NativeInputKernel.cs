@@ -42,16 +42,16 @@ internal sealed class NativeInputKernel
         && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Int64;
 
     /// <summary>
-    /// The layer's output already converted to scaled-linear values (D·P, B, K + 1), from its logits in one pass per
-    /// variable (src/Circuits.Native/input_kernels.cpp): the log-softmax table, the gather and the conversion of the
-    /// unfused path without their intermediate tensors.
+    /// The circuit's input regions (R, B, K + 1) in scaled-linear form, from the layer's logits and the pixels in one
+    /// pass (src/Circuits.Native/input_kernels.cpp): the log-softmax table, the gather, the regions' sums and the
+    /// conversion of the unfused path without their intermediate tensors.
     /// </summary>
-    public static Tensor ForwardScaled(CategoricalInputLayer layer, Tensor x)
+    public static Tensor ForwardScaled(CategoricalInputLayer layer, Tensor x, InputRegionMaps regions)
     {
         NativeAutograd.ThrowPendingFailure();
         using var scope = NewDisposeScope();
         var pixels = x.contiguous();
-        var shape = new InputFunction.Shape(layer);
+        var shape = new InputScaledFunction.Shape(layer, regions);
         var logits = layer.Logits;
         var y = torch.is_grad_enabled() && logits.requires_grad
             ? InputScaledFunction.apply(logits, pixels, shape)
@@ -128,19 +128,63 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
 }
 
 /// <summary>
-/// The input layer and the conversion to scaled-linear values as one autograd node: arguments the logits, the pixels
-/// and the shape. The backward pass computes the logits' gradient variable by variable (log-softmax's backward and the
-/// gather's together).
+/// Which rows of the input layer's output (D·P of them) make each input region of a circuit, in the two directions the
+/// fused kernels read (CPU int64 tensors, built once per circuit): <see cref="RegionRows"/> (R, A), a region's rows
+/// then −1; and for row i the regions holding it, <c>RowRegions[RowOffsets[i] .. RowOffsets[i + 1])</c>.
+/// </summary>
+internal sealed class InputRegionMaps : IDisposable
+{
+    public InputRegionMaps(IReadOnlyList<IReadOnlyList<int>> regionRows, int rows)
+    {
+        Regions = regionRows.Count;
+        Arity = regionRows.Max(r => r.Count);
+        var padded = new long[Regions * Arity];
+        Array.Fill(padded, -1L);
+        var holders = Enumerable.Range(0, rows).Select(_ => new List<long>()).ToArray();
+        for (int r = 0; r < Regions; r++)
+            for (int a = 0; a < regionRows[r].Count; a++)
+            {
+                padded[r * Arity + a] = regionRows[r][a];
+                holders[regionRows[r][a]].Add(r);
+            }
+        var offsets = new long[rows + 1];
+        for (int i = 0; i < rows; i++) offsets[i + 1] = offsets[i] + holders[i].Count;
+        // Owned by the circuit (disposed with it), whatever dispose scope is open when they are built.
+        RegionRows = torch.tensor(padded, [Regions, Arity]).DetachFromDisposeScope();
+        RowOffsets = torch.tensor(offsets).DetachFromDisposeScope();
+        RowRegions = torch.tensor(holders.SelectMany(h => h).DefaultIfEmpty(-1L).ToArray()).DetachFromDisposeScope();
+    }
+
+    public long Regions { get; }
+    public long Arity { get; }
+    public Tensor RegionRows { get; }
+    public Tensor RowOffsets { get; }
+    public Tensor RowRegions { get; }
+
+    public void Dispose()
+    {
+        RegionRows.Dispose();
+        RowOffsets.Dispose();
+        RowRegions.Dispose();
+    }
+}
+
+/// <summary>
+/// The input layer, its input regions and the conversion to scaled-linear values as one autograd node: arguments the
+/// logits, the pixels and the shape. The backward pass computes the logits' gradient variable by variable
+/// (log-softmax's backward, the regions' sums' and the gather's together).
 /// </summary>
 internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputScaledFunction>
 {
     public override string Name => "CircuitsNativeInputScaled";
 
+    public sealed record Shape(CategoricalInputLayer Layer, InputRegionMaps Regions);
+
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var logits = (Tensor)vars[0];
         var x = (Tensor)vars[1];
-        var shape = (InputFunction.Shape)vars[2];
+        var shape = (Shape)vars[2];
         var (y, lse) = Run(logits, x, shape);
         // The backward pass reads the output (the gradient of exp), the logits and their log-normalisers, and the pixels.
         NativeAutograd.Save(ctx, shape, x, y, lse, logits);
@@ -153,34 +197,43 @@ internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputS
         {
             var saved = ctx.get_saved_variables();
             Tensor x = saved[0], y = saved[1], lse = saved[2], logits = saved[3];
-            var layer = ((InputFunction.Shape)ctx.get_data("shape")).Layer;
+            var (layer, regions) = (Shape)ctx.get_data("shape");
             using var g = gradOutput.contiguous();
             var gt = torch.empty_like(logits);
             IntPtr pg = CircuitsNative.DataPointer(g), py = CircuitsNative.DataPointer(y), pt = CircuitsNative.DataPointer(logits),
-                pl = CircuitsNative.DataPointer(lse), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt);
+                pl = CircuitsNative.DataPointer(lse), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt),
+                po = CircuitsNative.DataPointer(regions.RowOffsets), pr = CircuitsNative.DataPointer(regions.RowRegions);
             long batch = x.shape[0];
             CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_backward(pg, py, pt, pl, px, batch,
-                layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, pgt, begin, end),
+                layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, po, pr, regions.Regions, pgt, begin, end),
                 failure => InputFunction.PixelError(failure, layer));
             GC.KeepAlive(saved);
+            GC.KeepAlive(regions);
             return [gt, null!, null!];
         });
     }
 
-    /// <summary>The forward pass: the scaled-linear rows (D·P, B, K + 1), row d·P + p, and the log-normalisers (D, C, P·K).</summary>
-    public static (Tensor Y, Tensor Lse) Run(Tensor logits, Tensor x, InputFunction.Shape shape)
+    /// <summary>
+    /// The forward pass: the scaled-linear input regions (R, B, K + 1) and the log-normalisers (D, C, P·K) — the
+    /// normalisers first, parallel over variables, then the regions, parallel over regions.
+    /// </summary>
+    public static (Tensor Y, Tensor Lse) Run(Tensor logits, Tensor x, Shape shape)
     {
-        var layer = shape.Layer;
-        long batch = x.shape[0];
+        var (layer, regions) = shape;
+        long batch = x.shape[0], width = (long)layer.Replicas * layer.Units;
         using var theta = logits.detach().contiguous();
-        var y = torch.empty([(long)layer.Variables * layer.Replicas, batch, layer.Units + 1], ScalarType.Float32, logits.device);
-        var lse = torch.empty([layer.Variables, layer.Channels, (long)layer.Replicas * layer.Units], ScalarType.Float32, logits.device);
+        var y = torch.empty([regions.Regions, batch, layer.Units + 1], ScalarType.Float32, logits.device);
+        var lse = torch.empty([layer.Variables, layer.Channels, width], ScalarType.Float32, logits.device);
         IntPtr pt = CircuitsNative.DataPointer(theta), px = CircuitsNative.DataPointer(x), pl = CircuitsNative.DataPointer(lse),
-            py = CircuitsNative.DataPointer(y);
-        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, px, batch, layer.Variables,
-            layer.Channels, layer.Categories, layer.Replicas, layer.Units, pl, py, begin, end), failure => InputFunction.PixelError(failure, layer));
+            py = CircuitsNative.DataPointer(y), prows = CircuitsNative.DataPointer(regions.RegionRows);
+        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_normalisers(pt, layer.Variables,
+            layer.Channels, layer.Categories, width, pl, begin, end));
+        CircuitsNative.ForRanges(regions.Regions, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, pl, px, batch,
+            layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, prows, regions.Regions, regions.Arity, py,
+            begin, end), failure => InputFunction.PixelError(failure, layer));
         GC.KeepAlive(theta);
         GC.KeepAlive(x);
+        GC.KeepAlive(regions);
         return (y, lse);
     }
 }

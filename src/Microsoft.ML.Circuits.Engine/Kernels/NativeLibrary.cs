@@ -173,12 +173,17 @@ internal static class CircuitsNative
         long replicas, long units, IntPtr gt, long begin, long end);
 
     [DllImport(Library)]
-    public static extern int circuits_input_scaled_forward(IntPtr theta, IntPtr x, long batch, long variables, long channels, long categories,
-        long replicas, long units, IntPtr lse, IntPtr y, long begin, long end);
+    public static extern int circuits_input_normalisers(IntPtr theta, long variables, long channels, long categories, long width,
+        IntPtr lse, long begin, long end);
+
+    [DllImport(Library)]
+    public static extern int circuits_input_scaled_forward(IntPtr theta, IntPtr lse, IntPtr x, long batch, long variables, long channels,
+        long categories, long replicas, long units, IntPtr regionRows, long regions, long arity, IntPtr y, long begin, long end);
 
     [DllImport(Library)]
     public static extern int circuits_input_scaled_backward(IntPtr gy, IntPtr y, IntPtr theta, IntPtr lse, IntPtr x, long batch, long variables,
-        long channels, long categories, long replicas, long units, IntPtr gtheta, long begin, long end);
+        long channels, long categories, long replicas, long units, IntPtr rowOffsets, IntPtr rowRegions, long regions, IntPtr gtheta,
+        long begin, long end);
 
     /// <summary>The address of a tensor's first element (any device); zero for no tensor.</summary>
     public static IntPtr DataPointer(TorchSharp.torch.Tensor? tensor) => tensor is null ? IntPtr.Zero : THSTensor_data(tensor.Handle);

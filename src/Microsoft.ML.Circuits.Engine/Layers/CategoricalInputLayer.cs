@@ -101,12 +101,12 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// <see cref="Forward"/> with no missing pixels, already converted to scaled-linear values (D·P, B, K + 1) by the
-    /// native kernel in one pass from the logits; null where the native kernel does not run (the managed kernel, a
-    /// GPU): then <see cref="Forward"/> and the conversion do it in steps.
+    /// The input regions of <paramref name="regions"/> for pixels <paramref name="x"/> with none missing, already in
+    /// scaled-linear form (R, B, K + 1): <see cref="Forward"/>, the regions' sums and the conversion fused in the
+    /// native kernel; null where the native kernel does not run (the managed kernel, a GPU), and the steps do it.
     /// </summary>
-    internal Tensor? ScaledForward(Tensor x) =>
-        nativeKernel is not null && Kernels.NativeInputKernel.ComputesScaled(Logits, x) ? Kernels.NativeInputKernel.ForwardScaled(this, x) : null;
+    internal Tensor? ScaledForward(Tensor x, Kernels.InputRegionMaps regions) =>
+        nativeKernel is not null && Kernels.NativeInputKernel.ComputesScaled(Logits, x) ? Kernels.NativeInputKernel.ForwardScaled(this, x, regions) : null;
 
     /// <summary>
     /// Every unit summed out over <paramref name="semiring"/>: shape (D·P, 1, K), row = variable·P + replica — the input

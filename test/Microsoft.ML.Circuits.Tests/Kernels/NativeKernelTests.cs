@@ -563,9 +563,10 @@ public sealed class NativeKernelTests
     [DataRow(LayerKind.CP, "CircuitsNativeCpScaled", false, RegionGraphKind.QuadGraph)]
     [DataRow(LayerKind.CP, "CircuitsNativeMixingScaled", false, RegionGraphKind.QuadGraph)]
     [DataRow(LayerKind.CP, "CircuitsNativeInputScaled", false, RegionGraphKind.QuadGraph)]
-    // Poon–Domingos input regions of several pixels (δ = 2): the scaled-linear pass converts their sums.
+    [DataRow(LayerKind.CP, "CircuitsNativeInputScaled", false, RegionGraphKind.PoonDomingos)]
+    // The steps the fused input kernel replaces (they still run with missing pixels): with the fusion off.
     [DataRow(LayerKind.CP, "CircuitsNativeToScaled", false, RegionGraphKind.PoonDomingos)]
-    [DataRow(LayerKind.CP, "CircuitsNativeInput", false, RegionGraphKind.PoonDomingos)]
+    [DataRow(LayerKind.CP, "CircuitsNativeInput", false, RegionGraphKind.QuadGraph)]
     [DataRow(LayerKind.CP, "CircuitsNativeInput", true, RegionGraphKind.QuadGraph)]
     [DataRow(LayerKind.CP, "CircuitsNativeSourceGradient", false, RegionGraphKind.QuadGraph)]
     [DataRow(LayerKind.Tucker, "CircuitsNativeTucker", false, RegionGraphKind.QuadGraph)]
@@ -584,8 +585,10 @@ public sealed class NativeKernelTests
         using var step = new Microsoft.ML.Circuits.Training.TrainingStep(circuit, new Microsoft.ML.Circuits.Training.TrainerOptions { LearningRate = 0.1 }, semiring);
         Tensor LogCircuit() => new MarginalQuery(circuit) { Semiring = semiring }.LogCircuit(x, null);
         var before = circuit.parameters().Select(p => p.detach().clone()).ToArray();
+        bool fuse = TensorizedCircuit.FuseScaledInput;
         try
         {
+            TensorizedCircuit.FuseScaledInput = function is not ("CircuitsNativeToScaled" or "CircuitsNativeInput");
             Microsoft.ML.Circuits.Kernels.NativeAutograd.Fault = name => name == function ? new OutOfMemoryException($"injected into {name}") : null;
             var error = Assert.Throws<OutOfMemoryException>(() => step.Run(x, 0.1));
             StringAssert.Contains(error.Message, function);
@@ -598,7 +601,14 @@ public sealed class NativeKernelTests
         {
             Microsoft.ML.Circuits.Kernels.NativeAutograd.Fault = null;
         }
-        Assert.Throws<OutOfMemoryException>(() => LogCircuit(), "the caller's own backward pass failed: the next forward pass says so");
+        try
+        {
+            Assert.Throws<OutOfMemoryException>(() => LogCircuit(), "the caller's own backward pass failed: the next forward pass says so");
+        }
+        finally
+        {
+            TensorizedCircuit.FuseScaledInput = fuse;
+        }
         circuit.zero_grad();
         Assert.IsNull(step.Run(x, 0.1).NonFinite, "once reported, the failure is gone and training goes on");
     }
@@ -744,19 +754,24 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
-    [DataRow(RegionGraphKind.QuadGraph, 1, 1.0)]
-    [DataRow(RegionGraphKind.RandomBinaryTree, 3, 1.0)]
-    [DataRow(RegionGraphKind.QuadTree, 3, 40.0)]
-    public void TheFusedInputKernelAgreesWithTheInputLayerAndTheConversionInSteps(RegionGraphKind graph, int channels, double logitScale)
+    [DataRow(RegionGraphKind.QuadGraph, 1, 1.0, 1)]
+    [DataRow(RegionGraphKind.RandomBinaryTree, 3, 1.0, 1)]
+    [DataRow(RegionGraphKind.QuadTree, 3, 40.0, 1)]
+    [DataRow(RegionGraphKind.PoonDomingos, 1, 1.0, 2)]
+    [DataRow(RegionGraphKind.PoonDomingos, 3, 40.0, 3)]
+    public void TheFusedInputKernelAgreesWithTheInputLayerAndTheConversionInSteps(RegionGraphKind graph, int channels, double logitScale, int delta)
     {
         RequireNative();
         // input_kernels.cpp turns the logits and the pixels into the scaled-linear input regions in one pass (its own
-        // log-softmax normalisers); the steps it replaces are libtorch's log-softmax, the native gather and the native
-        // conversion. Replicas (random binary tree: 2), channels (3) and logits of large magnitude (×40, so most
-        // probabilities underflow against the largest) included.
-        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, channels, 6, units: 5, freeze: MixingFreeze.None);
+        // log-softmax normalisers); the steps it replaces are libtorch's log-softmax, the native gather, the regions'
+        // sums and the native conversion. Replicas (random binary tree: 2), channels (3), input regions of several
+        // pixels (Poon–Domingos with δ 2 and 3, regions of unequal sizes on 4 × 4) and logits of large magnitude (×40,
+        // so most probabilities underflow against the largest) included.
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, channels, 6, units: 5, freeze: MixingFreeze.None)
+            with { PoonDomingosDelta = delta };
         using var circuit = new TensorizedCircuit(description, seed: 3);
         using (torch.no_grad()) circuit.Input.Logits.mul_(logitScale);
+        Assert.AreEqual(delta > 1, circuit.Plan.InputRows.Max(r => r.Length) > 1, "Poon–Domingos with δ > 1: input regions of several pixels");
         var x = TinyCircuits.RandomImages(description, 19, seed: 4);
         bool before = TensorizedCircuit.FuseScaledInput;
         try
