@@ -106,6 +106,9 @@ int32_t circuits_input_backward(const float* g, const int64_t* x, int64_t batch,
 // variables never write the same memory), each variable's block of gθ written once: no zero-filled table, no sort.
 //
 //   theta      (D, C, N, P·K)   float32 logits
+//   xt         (D, B, C)        int64 values in [0, N): the pixels variable-major (the engine transposes the batch once,
+//                               so a variable's values for all images are contiguous — read image-major, each image's
+//                               value of one variable sat 8·D·C bytes from the next, a cache line and often a page each)
 //   lse        (D, C, P·K)      float32 log-normalisers, written by step 1 and read by step 2 and the backward pass
 //   regionRows (R, A)           int64 rows of each region, −1 after its last (A: the most rows of a region)
 //   rowOffsets (D·P + 1)        int64: the regions holding row i are rowRegions[rowOffsets[i] .. rowOffsets[i + 1])
@@ -140,13 +143,24 @@ struct InputShape {
     int64_t Width() const { return replicas * units; }
 };
 
-// v (B, K) += the log-probabilities of row i = d·P + p: Σ_c θ[d, c, x[b, d, c], p·K + k] − lse[d, c, p·K + k]
+// 0 when every value of the variables [begin, end) of xt is in [0, N); −2 otherwise.
+int32_t CheckVariableMajor(const int64_t* xt, int64_t batch, int64_t channels, int64_t categories, int64_t begin, int64_t end) {
+    for (int64_t i = begin * batch * channels; i < end * batch * channels; i++)
+        if (xt[i] < 0 || xt[i] >= categories) return -2;
+    return 0;
+}
+
+// v (B, K) += the log-probabilities of row i = d·P + p: Σ_c θ[d, c, xt[d, b, c], p·K + k] − lse[d, c, p·K + k]
 // (written instead of added when first).
-void AddLogProbabilities(const float* theta, const float* lse, const int64_t* x, const InputShape& s, int64_t row, bool first,
+void AddLogProbabilities(const float* theta, const float* lse, const int64_t* xt, const InputShape& s, int64_t row, bool first,
                          float* v) {
     int64_t d = row / s.replicas, p = row % s.replicas, width = s.Width();
+    constexpr int64_t Ahead = 8;   // images ahead whose entries are prefetched: the values are random rows of θ
     for (int64_t b = 0; b < s.batch; b++) {
-        const int64_t* values = x + (b * s.variables + d) * s.channels;
+        const int64_t* values = xt + (d * s.batch + b) * s.channels;
+        if (b + Ahead < s.batch)
+            for (int64_t c = 0; c < s.channels; c++)
+                __builtin_prefetch(theta + ((d * s.channels + c) * s.categories + values[Ahead * s.channels + c]) * width + p * s.units);
         float* out = v + b * s.units;
         for (int64_t c = 0; c < s.channels; c++) {
             const float* entry = theta + ((d * s.channels + c) * s.categories + values[c]) * width + p * s.units;
@@ -179,24 +193,48 @@ int32_t circuits_input_normalisers(const float* theta, int64_t variables, int64_
 }
 
 /// Step 2 for the regions [begin, end): y (see above). Returns −1 for bad arguments (a row outside [0, D·P)), −2 when a
-/// value is not in [0, N).
+/// value is not in [0, N). With regionRows null the regions are the rows themselves, in order (quad graphs and trees,
+/// random binary trees): then [begin, end) are variables, and step 1 runs here for each variable right before its
+/// rows (lse written as by circuits_input_normalisers), while its logits are still in the cache — run as two passes,
+/// the gather met each variable's logits again after every other variable's had gone through the cache.
 CIRCUITS_EXPORT
-int32_t circuits_input_scaled_forward(const float* theta, const float* lse, const int64_t* x, int64_t batch, int64_t variables,
+int32_t circuits_input_scaled_forward(const float* theta, float* lse, const int64_t* xt, int64_t batch, int64_t variables,
                                       int64_t channels, int64_t categories, int64_t replicas, int64_t units,
                                       const int64_t* regionRows, int64_t regions, int64_t arity, float* y, int64_t begin,
                                       int64_t end) {
     FlushSubnormals flush;
-    if (begin < 0 || end > regions || arity <= 0) return -1;
-    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, 0, variables)) return code;
+    if (begin < 0 || arity <= 0 || channels <= 0 || categories <= 0 || replicas <= 0 || units <= 0) return -1;
+    if (regionRows == nullptr ? end > variables || regions != variables * replicas || arity != 1 : end > regions) return -1;
     InputShape shape{batch, variables, channels, categories, replicas, units};
     std::vector<float> v(batch * units), rowScratch(3 * ToScaledChunk * units);
+    if (regionRows == nullptr) {
+        int64_t width = replicas * units;
+        std::vector<float> scratch(2 * (categories + 1) * width);
+        for (int64_t d = begin; d < end; d++) {
+            if (int32_t code = CheckVariableMajor(xt, batch, channels, categories, d, d + 1)) return code;
+            for (int64_t c = 0; c < channels; c++)
+                LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
+                               scratch.data());
+            for (int64_t p = 0; p < replicas; p++) {
+                int64_t row = d * replicas + p;
+                AddLogProbabilities(theta, lse, xt, shape, row, true, v.data());
+                float* yr = y + row * batch * (units + 1);
+                for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
+                    ToScaledRows(v.data() + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1),
+                                 rowScratch.data());
+            }
+        }
+        return 0;
+    }
     for (int64_t r = begin; r < end; r++) {
         bool first = true;
         for (int64_t a = 0; a < arity; a++) {
             int64_t row = regionRows[r * arity + a];
             if (row < 0) break;
             if (row >= variables * replicas) return -1;
-            AddLogProbabilities(theta, lse, x, shape, row, first, v.data());
+            int64_t d = row / replicas;
+            if (int32_t code = CheckVariableMajor(xt, batch, channels, categories, d, d + 1)) return code;
+            AddLogProbabilities(theta, lse, xt, shape, row, first, v.data());
             first = false;
         }
         if (first) std::fill(v.begin(), v.end(), 0.0f);   // a region of no rows: log 1
@@ -210,12 +248,13 @@ int32_t circuits_input_scaled_forward(const float* theta, const float* lse, cons
 /// Backward for the variables [begin, end): gtheta (see above), overwritten. Returns −1 for bad arguments, −2 when a
 /// value is not in [0, N).
 CIRCUITS_EXPORT
-int32_t circuits_input_scaled_backward(const float* gy, const float* y, const float* theta, const float* lse, const int64_t* x,
+int32_t circuits_input_scaled_backward(const float* gy, const float* y, const float* theta, const float* lse, const int64_t* xt,
                                        int64_t batch, int64_t variables, int64_t channels, int64_t categories, int64_t replicas,
                                        int64_t units, const int64_t* rowOffsets, const int64_t* rowRegions, int64_t regions,
                                        float* gtheta, int64_t begin, int64_t end) {
     FlushSubnormals flush;
-    if (int32_t code = Check(x, batch, variables, channels, categories, replicas, units, begin, end)) return code;
+    if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || replicas <= 0 || units <= 0) return -1;
+    if (int32_t code = CheckVariableMajor(xt, batch, channels, categories, begin, end)) return code;
     int64_t width = replicas * units, block = categories * width;
     std::vector<float> totals(channels * width), gv(units), scratch(2 * block);
     for (int64_t d = begin; d < end; d++) {
@@ -230,7 +269,7 @@ int32_t circuits_input_scaled_backward(const float* gy, const float* y, const fl
                 for (int64_t b = 0; b < batch; b++) {
                     int64_t offset = (region * batch + b) * (units + 1);
                     Multiply(gy + offset, y + offset, gv.data(), units);
-                    const int64_t* values = x + (b * variables + d) * channels;
+                    const int64_t* values = xt + (d * batch + b) * channels;
                     for (int64_t c = 0; c < channels; c++) {
                         AddInto(gv.data(), gd + (c * categories + values[c]) * width + p * units, units);
                         AddInto(gv.data(), totals.data() + c * width + p * units, units);

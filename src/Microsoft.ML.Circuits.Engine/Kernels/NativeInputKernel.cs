@@ -50,7 +50,8 @@ internal sealed class NativeInputKernel
     {
         NativeAutograd.ThrowPendingFailure();
         using var scope = NewDisposeScope();
-        var pixels = x.contiguous();
+        // Variable-major (D, B, C): the kernels read one variable's values for every image at a time.
+        var pixels = x.permute(1, 0, 2).contiguous();
         var shape = new InputScaledFunction.Shape(layer, regions);
         var logits = layer.Logits;
         var y = torch.is_grad_enabled() && logits.requires_grad
@@ -147,6 +148,7 @@ internal sealed class InputRegionMaps : IDisposable
                 padded[r * Arity + a] = regionRows[r][a];
                 holders[regionRows[r][a]].Add(r);
             }
+        Identity = Regions == rows && Arity == 1 && Enumerable.Range(0, (int)Regions).All(r => regionRows[r].Count == 1 && regionRows[r][0] == r);
         var offsets = new long[rows + 1];
         for (int i = 0; i < rows; i++) offsets[i + 1] = offsets[i] + holders[i].Count;
         // Owned by the circuit (disposed with it), whatever dispose scope is open when they are built.
@@ -154,6 +156,9 @@ internal sealed class InputRegionMaps : IDisposable
         RowOffsets = torch.tensor(offsets).DetachFromDisposeScope();
         RowRegions = torch.tensor(holders.SelectMany(h => h).DefaultIfEmpty(-1L).ToArray()).DetachFromDisposeScope();
     }
+
+    /// <summary>Whether the regions are the rows themselves, in order (one row each): the forward kernel then runs per variable.</summary>
+    public bool Identity { get; }
 
     public long Regions { get; }
     public long Arity { get; }
@@ -171,7 +176,7 @@ internal sealed class InputRegionMaps : IDisposable
 
 /// <summary>
 /// The input layer, its input regions and the conversion to scaled-linear values as one autograd node: arguments the
-/// logits, the pixels and the shape. The backward pass computes the logits' gradient variable by variable
+/// logits, the pixels (variable-major, (D, B, C)) and the shape. The backward pass computes the logits' gradient variable by variable
 /// (log-softmax's backward, the regions' sums' and the gather's together).
 /// </summary>
 internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputScaledFunction>
@@ -203,7 +208,7 @@ internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputS
             IntPtr pg = CircuitsNative.DataPointer(g), py = CircuitsNative.DataPointer(y), pt = CircuitsNative.DataPointer(logits),
                 pl = CircuitsNative.DataPointer(lse), px = CircuitsNative.DataPointer(x), pgt = CircuitsNative.DataPointer(gt),
                 po = CircuitsNative.DataPointer(regions.RowOffsets), pr = CircuitsNative.DataPointer(regions.RowRegions);
-            long batch = x.shape[0];
+            long batch = x.shape[1];
             CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_backward(pg, py, pt, pl, px, batch,
                 layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, po, pr, regions.Regions, pgt, begin, end),
                 failure => InputFunction.PixelError(failure, layer));
@@ -214,23 +219,32 @@ internal sealed class InputScaledFunction : autograd.SingleTensorFunction<InputS
     }
 
     /// <summary>
-    /// The forward pass: the scaled-linear input regions (R, B, K + 1) and the log-normalisers (D, C, P·K) — the
-    /// normalisers first, parallel over variables, then the regions, parallel over regions.
+    /// The forward pass: the scaled-linear input regions (R, B, K + 1) and the log-normalisers (D, C, P·K) — per
+    /// variable when the regions are the rows themselves, else the normalisers first, parallel over variables, then the
+    /// regions, parallel over regions.
     /// </summary>
     public static (Tensor Y, Tensor Lse) Run(Tensor logits, Tensor x, Shape shape)
     {
         var (layer, regions) = shape;
-        long batch = x.shape[0], width = (long)layer.Replicas * layer.Units;
+        long batch = x.shape[1], width = (long)layer.Replicas * layer.Units;
         using var theta = logits.detach().contiguous();
         var y = torch.empty([regions.Regions, batch, layer.Units + 1], ScalarType.Float32, logits.device);
         var lse = torch.empty([layer.Variables, layer.Channels, width], ScalarType.Float32, logits.device);
         IntPtr pt = CircuitsNative.DataPointer(theta), px = CircuitsNative.DataPointer(x), pl = CircuitsNative.DataPointer(lse),
             py = CircuitsNative.DataPointer(y), prows = CircuitsNative.DataPointer(regions.RegionRows);
-        CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_normalisers(pt, layer.Variables,
-            layer.Channels, layer.Categories, width, pl, begin, end));
-        CircuitsNative.ForRanges(regions.Regions, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, pl, px, batch,
-            layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, prows, regions.Regions, regions.Arity, py,
-            begin, end), failure => InputFunction.PixelError(failure, layer));
+        if (regions.Identity)
+            // Each variable's normalisers and rows in one call, its logits still in the cache.
+            CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, pl, px, batch,
+                layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, IntPtr.Zero, regions.Regions, 1, py,
+                begin, end), failure => InputFunction.PixelError(failure, layer));
+        else
+        {
+            CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_normalisers(pt, layer.Variables,
+                layer.Channels, layer.Categories, width, pl, begin, end));
+            CircuitsNative.ForRanges(regions.Regions, (begin, end) => CircuitsNative.circuits_input_scaled_forward(pt, pl, px, batch,
+                layer.Variables, layer.Channels, layer.Categories, layer.Replicas, layer.Units, prows, regions.Regions, regions.Arity, py,
+                begin, end), failure => InputFunction.PixelError(failure, layer));
+        }
         GC.KeepAlive(theta);
         GC.KeepAlive(x);
         GC.KeepAlive(regions);
