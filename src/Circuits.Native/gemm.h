@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "gemm_rows.h"
 #include "vector_math.h"
 
 namespace circuits {
@@ -71,18 +72,9 @@ void GemmAvx512(bool accumulate, const float* a, int64_t rs, int64_t ps, int64_t
 template <bool Accumulate = false>
 inline void GemmAvx2(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
                  float* c, int64_t ldc) {
-    int64_t r0 = 0;
-    for (; r0 + 6 <= m; r0 += 6) GemmRows<6, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
-    const float* ar = a + r0 * rs;
-    float* cr = c + r0 * ldc;
-    switch (m - r0) {
-        case 5: GemmRows<5, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 4: GemmRows<4, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 3: GemmRows<3, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 2: GemmRows<2, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 1: GemmRows<1, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        default: break;
-    }
+    ForRowBlocks(m, [&](auto rows, int64_t r0) {
+        GemmRows<decltype(rows)::value, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
+    });
 }
 
 // C (m × n) (+)= A (m × depth) · B (depth × n).

@@ -1,13 +1,16 @@
 // The GEMM of gemm.h on 16-float (AVX-512) vectors, for the columns that fill whole 16-float blocks. Compiled for
 // x86-64-v4 (CMakeLists.txt) and called only when the CPU and the OS support AVX-512F (gemm.cpp decides); nothing
-// here runs at load time. Self-contained on purpose: it includes no header with inline functions or templates, so
-// the linker can never merge an AVX-512 copy of a shared inline function into the x86-64-v3 code of the other files.
+// here runs at load time. It includes no header with inline functions (only gemm_rows.h's template, instantiated here
+// with this file's own lambda, so with internal linkage), so the linker can never merge an AVX-512 copy of a shared
+// inline function into the x86-64-v3 code of the other files.
 //
 // Each element of C is the same chain of FMAs over p, in the same order, as in gemm.h's 8-float micro-kernels, so
 // the two widths give identical results bit for bit (NativeKernelTests checks it); only the number of columns per
 // instruction differs. Measured on the development VM (a 6-row block, K = 16 and 64): ×1.6 the 8-float kernel's
 // throughput (docs/benchmarks.md).
 #include <cstdint>
+
+#include "gemm_rows.h"
 
 namespace {
 
@@ -39,18 +42,9 @@ void Rows(const float* a, int64_t rs, int64_t ps, const float* bm, int64_t ldb, 
 template <bool Accumulate>
 void Blocks(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
             float* c, int64_t ldc) {
-    int64_t r0 = 0;
-    for (; r0 + 6 <= m; r0 += 6) Rows<6, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
-    const float* ar = a + r0 * rs;
-    float* cr = c + r0 * ldc;
-    switch (m - r0) {
-        case 5: Rows<5, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 4: Rows<4, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 3: Rows<3, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 2: Rows<2, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        case 1: Rows<1, Accumulate>(ar, rs, ps, bm, ldb, depth, n, cr, ldc); break;
-        default: break;
-    }
+    circuits::ForRowBlocks(m, [&](auto rows, int64_t r0) {
+        Rows<decltype(rows)::value, Accumulate>(a + r0 * rs, rs, ps, bm, ldb, depth, n, c + r0 * ldc, ldc);
+    });
 }
 
 }  // namespace
