@@ -66,6 +66,9 @@ internal static class BenchCommand
             string? variant = result.GetValue(compareVariant);
             if (variant is not null && (result.GetValue(compare) || result.GetValue(compareKernels) || result.GetValue(devices.Kernel) is not null))
                 throw new ArgumentException("--compare-variant times the native kernels with and without a variant: give it without --compare, --compare-kernels or --kernel.");
+            if (variant is not null && TensorizedCircuit.NativeKernelsUnavailable is { } unavailable)
+                throw new ArgumentException($"--compare-variant: {unavailable}.");
+            var variants = variant is null ? null : Variants(variant);
             var path = ParseSemiring(result.GetValue(semiring));
             var target = devices.Resolve(result);
             Memory.RequireTrainingFits(description, b, target);
@@ -87,10 +90,8 @@ internal static class BenchCommand
                 }
                 return;
             }
-            if (variant is not null)
+            if (variants is not null)
             {
-                if (TensorizedCircuit.NativeKernelsUnavailable is { } reason) throw new ArgumentException($"--compare-variant: {reason}.");
-                var variants = Variants(variant);
                 var rows = Time(description, b, n, w, target, [(path, LayerKernelPreference.Native), (path, LayerKernelPreference.Native)], pixels, variants);
                 Print(Console.Out, rows);
                 Console.Out.WriteLine();

@@ -264,6 +264,32 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public void BenchComparesANativeVariantInOneRun()
+    {
+        var bad = Run("bench", "--k", "2", "--compare-variant", "fastest");
+        Assert.AreEqual(2, bad.ExitCode, bad.Error);
+        StringAssert.Contains(bad.Error, "expected avx512 or fused-input");
+        Assert.IsFalse(bad.Output.Contains("pixels:"), "refused before any work");
+        var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
+        Assert.AreEqual(2, clash.ExitCode, clash.Error);
+        StringAssert.Contains(clash.Error, "--compare-variant");
+        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
+        {
+            var refused = Run("bench", "--k", "2", "--compare-variant", "fused-input");
+            Assert.AreEqual(2, refused.ExitCode, refused.Error);
+            StringAssert.Contains(refused.Error, reason);
+            return;
+        }
+        var (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",
+            "--warmup", "0", "--threads", "1", "--compare-variant", "fused-input");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| native (input in steps) | scaled-linear |");
+        StringAssert.Contains(output, "| native (input fused) | scaled-linear |");
+        StringAssert.Contains(output, "train ms/step native (input in steps) | train ms/step native (input fused) | train ratio");
+        StringAssert.Contains(output, "native GEMM: ");
+    }
+
+    [TestMethod]
     public void AMissingModelFileIsReportedWithoutAStackTrace()
     {
         var (code, _, error) = Run("test", "--model-path", "/nonexistent/model.zip");
