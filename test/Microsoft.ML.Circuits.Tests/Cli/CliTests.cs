@@ -241,13 +241,7 @@ public sealed class CliTests
         var clash = Run("bench", "--k", "2", "--compare-kernels", "--compare");
         Assert.AreNotEqual(0, clash.ExitCode);
         StringAssert.Contains(clash.Error, "--compare-kernels");
-        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
-        {
-            var refused = Run("bench", "--k", "2", "--kernel", "native");
-            Assert.AreEqual(2, refused.ExitCode, refused.Error);
-            StringAssert.Contains(refused.Error, reason);
-            return;
-        }
+        if (RefusedWithoutNativeKernels("bench", "--k", "2", "--kernel", "native")) return;
         // --kernel native runs the CP layers natively, on the default scaled-linear path, which they compute too.
         var native = Run("bench", "--rg", "QT", "--layer", "cp", "--k", "2", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--threads", "1", "--kernel", "native");
         Assert.AreEqual(0, native.ExitCode, native.Error);
@@ -263,6 +257,19 @@ public sealed class CliTests
         StringAssert.Contains(output, "train ms/step log-sum-exp | train ms/step scaled-linear | train ratio");
     }
 
+    /// <summary>
+    /// Where the native kernels are unavailable: runs the command, asserts it is refused (exit 2) naming why, and returns
+    /// true; else false without running it.
+    /// </summary>
+    static bool RefusedWithoutNativeKernels(params string[] args)
+    {
+        if (TensorizedCircuit.NativeKernelsUnavailable is not { } reason) return false;
+        var refused = Run(args);
+        Assert.AreEqual(2, refused.ExitCode, refused.Error);
+        StringAssert.Contains(refused.Error, reason);
+        return true;
+    }
+
     [TestMethod]
     public void BenchComparesANativeVariantInOneRun()
     {
@@ -273,13 +280,7 @@ public sealed class CliTests
         var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
         Assert.AreEqual(2, clash.ExitCode, clash.Error);
         StringAssert.Contains(clash.Error, "--compare-variant");
-        if (TensorizedCircuit.NativeKernelsUnavailable is { } reason)
-        {
-            var refused = Run("bench", "--k", "2", "--compare-variant", "fused-input");
-            Assert.AreEqual(2, refused.ExitCode, refused.Error);
-            StringAssert.Contains(refused.Error, reason);
-            return;
-        }
+        if (RefusedWithoutNativeKernels("bench", "--k", "2", "--compare-variant", "fused-input")) return;
         var (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",
             "--warmup", "0", "--threads", "1", "--compare-variant", "fused-input");
         Assert.AreEqual(0, code, error);
