@@ -138,6 +138,14 @@ void LogNormalisers(const float* theta, int64_t n, int64_t width, float* lse, fl
         if (std::isfinite(lse[j])) lse[j] += d[j];
 }
 
+// lse of variable d, every channel (LogNormalisers per channel block).
+void VariableNormalisers(const float* theta, int64_t d, int64_t channels, int64_t categories, int64_t width, float* lse,
+                         float* scratch) {
+    for (int64_t c = 0; c < channels; c++)
+        LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
+                       scratch);
+}
+
 struct InputShape {
     int64_t batch, variables, channels, categories, replicas, units;
     int64_t Width() const { return replicas * units; }
@@ -185,10 +193,7 @@ int32_t circuits_input_normalisers(const float* theta, int64_t variables, int64_
     FlushSubnormals flush;
     if (begin < 0 || end > variables || channels <= 0 || categories <= 0 || width <= 0) return -1;
     std::vector<float> scratch(2 * (categories + 1) * width);
-    for (int64_t d = begin; d < end; d++)
-        for (int64_t c = 0; c < channels; c++)
-            LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
-                           scratch.data());
+    for (int64_t d = begin; d < end; d++) VariableNormalisers(theta, d, channels, categories, width, lse, scratch.data());
     return 0;
 }
 
@@ -212,16 +217,11 @@ int32_t circuits_input_scaled_forward(const float* theta, float* lse, const int6
         std::vector<float> scratch(2 * (categories + 1) * width);
         for (int64_t d = begin; d < end; d++) {
             if (int32_t code = CheckVariableMajor(xt, batch, channels, categories, d, d + 1)) return code;
-            for (int64_t c = 0; c < channels; c++)
-                LogNormalisers(theta + (d * channels + c) * categories * width, categories, width, lse + (d * channels + c) * width,
-                               scratch.data());
+            VariableNormalisers(theta, d, channels, categories, width, lse, scratch.data());
             for (int64_t p = 0; p < replicas; p++) {
                 int64_t row = d * replicas + p;
                 AddLogProbabilities(theta, lse, xt, shape, row, true, v.data());
-                float* yr = y + row * batch * (units + 1);
-                for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
-                    ToScaledRows(v.data() + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1),
-                                 rowScratch.data());
+                ToScaledRows(v.data(), batch, units, y + row * batch * (units + 1), rowScratch.data());
             }
         }
         return 0;
@@ -238,9 +238,7 @@ int32_t circuits_input_scaled_forward(const float* theta, float* lse, const int6
             first = false;
         }
         if (first) std::fill(v.begin(), v.end(), 0.0f);   // a region of no rows: log 1
-        float* yr = y + r * batch * (units + 1);
-        for (int64_t b0 = 0; b0 < batch; b0 += ToScaledChunk)
-            ToScaledRows(v.data() + b0 * units, std::min(ToScaledChunk, batch - b0), units, yr + b0 * (units + 1), rowScratch.data());
+        ToScaledRows(v.data(), batch, units, y + r * batch * (units + 1), rowScratch.data());
     }
     return 0;
 }

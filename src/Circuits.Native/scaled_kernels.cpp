@@ -326,8 +326,7 @@ int32_t circuits_to_scaled(const float* x, int64_t rows, int64_t k, float* y, in
     FlushSubnormals flush;
     if (rowBegin < 0 || rowEnd > rows || k <= 0) return -1;
     std::vector<float> scratch(3 * ToScaledChunk * k);
-    for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += ToScaledChunk)
-        ToScaledRows(x + r0 * k, std::min(ToScaledChunk, rowEnd - r0), k, y + r0 * (k + 1), scratch.data());
+    ToScaledRows(x + rowBegin * k, rowEnd - rowBegin, k, y + rowBegin * (k + 1), scratch.data());
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -226,29 +227,33 @@ inline void Multiply(const float* a, const float* b, float* out, int64_t n) {
 // The log-scale of the zero vector (ScaledLinearSemiring.ZeroScale): a finite floor.
 constexpr float ZeroScale = -1e15f;
 
-// Rows per call of ToScaledRows: one vectorised exp call per block of rows.
+// Rows per vectorised exp call of ToScaledRows.
 constexpr int64_t ToScaledChunk = 64;
 
-// n ≤ ToScaledChunk rows of k log-values x to scaled-linear rows y (k + 1 floats each: exp(x − m) for m the row's
-// maximum, then m as the log-scale, floored at ZeroScale); a row holding NaN or +∞ keeps a shift of 0, so NaN and ∞
-// reach the output as in the managed semiring. scratch: 3·ToScaledChunk·k floats.
+// n rows of k log-values x to scaled-linear rows y (k + 1 floats each: exp(x − m) for m the row's maximum, then m as
+// the log-scale, floored at ZeroScale), ToScaledChunk rows per vectorised exp call; a row holding NaN or +∞ keeps a
+// shift of 0, so NaN and ∞ reach the output as in the managed semiring. scratch: 3·ToScaledChunk·k floats.
 inline void ToScaledRows(const float* x, int64_t n, int64_t k, float* y, float* scratch) {
-    float* shifts = scratch;   // n ≤ ToScaledChunk ≤ ToScaledChunk·k floats
+    float* shifts = scratch;   // ≤ ToScaledChunk ≤ ToScaledChunk·k floats
     float* d = scratch + ToScaledChunk * k;
     float* e = d + ToScaledChunk * k;
-    for (int64_t r = 0; r < n; r++) shifts[r] = RowMax(x + r * k, k);
-    ShiftedDifferences(x, shifts, n, k, d);
-    FlushedExp(d, e, n * k);
-    for (int64_t r = 0; r < n; r++) {
-        float* yr = y + r * (k + 1);
-        float m = shifts[r];
-        if (m != m || m == -NegativeInfinity) {
-            for (int64_t i = 0; i < k; i++) yr[i] = std::exp(x[r * k + i]);
-            yr[k] = m;
-            continue;
+    for (int64_t r0 = 0; r0 < n; r0 += ToScaledChunk) {
+        int64_t rows = std::min(ToScaledChunk, n - r0);
+        const float* xc = x + r0 * k;
+        for (int64_t r = 0; r < rows; r++) shifts[r] = RowMax(xc + r * k, k);
+        ShiftedDifferences(xc, shifts, rows, k, d);
+        FlushedExp(d, e, rows * k);
+        for (int64_t r = 0; r < rows; r++) {
+            float* yr = y + (r0 + r) * (k + 1);
+            float m = shifts[r];
+            if (m != m || m == -NegativeInfinity) {
+                for (int64_t i = 0; i < k; i++) yr[i] = std::exp(xc[r * k + i]);
+                yr[k] = m;
+                continue;
+            }
+            std::memcpy(yr, e + r * k, sizeof(float) * k);
+            yr[k] = m > ZeroScale ? m : ZeroScale;
         }
-        std::memcpy(yr, e + r * k, sizeof(float) * k);
-        yr[k] = m > ZeroScale ? m : ZeroScale;
     }
 }
 

@@ -215,7 +215,8 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
     internal CircuitEvaluation? EvaluateScaledPixels(Tensor x, Semiring semiring)
     {
         if (!FuseScaledInput || !Kernels.ToScaledFunction.Serves(this, Input.Logits, semiring)) return null;
-        inputRegionMaps ??= new Kernels.InputRegionMaps([.. Plan.InputRows.Select(r => (IReadOnlyList<int>)r)], Plan.Variables * Plan.Replicas);
+        inputRegionMaps ??= new Kernels.InputRegionMaps([.. Plan.InputRows.Select(r => (IReadOnlyList<int>)r)], Plan.Variables * Plan.Replicas,
+            identity: inputRegionGather is null);
         return Input.ScaledForward(x, inputRegionMaps) is { } first ? EvaluateFrom(first, semiring) : null;
     }
 

@@ -29,13 +29,11 @@ internal sealed class NativeInputKernel
 
     /// <summary>Whether this kernel computes the layer's output for a pass over <paramref name="semiring"/> on these tensors.</summary>
     public bool Computes(Semiring semiring, Tensor logProbabilities, Tensor x) =>
-        (computesReference || semiring is not LogSumExpSemiring { IsReference: true })
-        && logProbabilities.device_type == DeviceType.CPU && logProbabilities.dtype == ScalarType.Float32
-        && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Int64;
+        (computesReference || semiring is not LogSumExpSemiring { IsReference: true }) && ComputesScaled(logProbabilities, x);
 
     /// <summary>
-    /// Whether the fused kernel of <see cref="ForwardScaled"/> computes the layer's output on these tensors: float32
-    /// logits and int64 pixels on the CPU. (Scaled-linear passes are never the scoring reference.)
+    /// Whether the native kernels compute on these tensors — float32 logits (or log-probabilities) and int64 pixels on
+    /// the CPU; for <see cref="ForwardScaled"/> the whole condition (scaled-linear passes are never the scoring reference).
     /// </summary>
     public static bool ComputesScaled(Tensor logits, Tensor x) =>
         logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32
@@ -135,8 +133,12 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
 /// </summary>
 internal sealed class InputRegionMaps : IDisposable
 {
-    public InputRegionMaps(IReadOnlyList<IReadOnlyList<int>> regionRows, int rows)
+    /// <param name="regionRows">Each region's rows.</param>
+    /// <param name="rows">D·P.</param>
+    /// <param name="identity">Whether the regions are the rows themselves, in order (the circuit knows: it then gathers nothing).</param>
+    public InputRegionMaps(IReadOnlyList<IReadOnlyList<int>> regionRows, int rows, bool identity)
     {
+        Identity = identity;
         Regions = regionRows.Count;
         Arity = regionRows.Max(r => r.Count);
         var padded = new long[Regions * Arity];
@@ -148,7 +150,6 @@ internal sealed class InputRegionMaps : IDisposable
                 padded[r * Arity + a] = regionRows[r][a];
                 holders[regionRows[r][a]].Add(r);
             }
-        Identity = Regions == rows && Arity == 1 && Enumerable.Range(0, (int)Regions).All(r => regionRows[r].Count == 1 && regionRows[r][0] == r);
         var offsets = new long[rows + 1];
         for (int i = 0; i < rows; i++) offsets[i + 1] = offsets[i] + holders[i].Count;
         // Owned by the circuit (disposed with it), whatever dispose scope is open when they are built.

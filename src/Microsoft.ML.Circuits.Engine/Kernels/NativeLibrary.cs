@@ -65,18 +65,11 @@ internal static class CircuitsNative
     public static bool TrySetGemmVectorWidth(int width) =>
         Unavailable is null && width is (8 or 16) && circuits_gemm_vector_width(width) == width;
 
-    /// <summary>Whether this CPU can run the native GEMM on 16-float vectors (AVX-512F).</summary>
-    public static bool Avx512Available
-    {
-        get
-        {
-            if (Unavailable is not null) return false;
-            int current = circuits_gemm_vector_width(0);
-            bool available = circuits_gemm_vector_width(16) == 16;
-            circuits_gemm_vector_width(current);
-            return available;
-        }
-    }
+    /// <summary>
+    /// Whether this CPU can run the native GEMM on 16-float vectors: AVX-512F, supported by the CPU and saved by the OS
+    /// (the runtime's check, the same the native library makes at load time).
+    /// </summary>
+    public static bool Avx512Available => Unavailable is null && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
 
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
         name == Library ? handle : IntPtr.Zero;
