@@ -37,7 +37,7 @@ internal static class BenchCommand
         };
         var compareVariant = new Option<string?>("--compare-variant")
         {
-            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) or fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel)",
+            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) or fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel)",
         };
         var images = new Option<string>("--images")
         {
@@ -172,8 +172,8 @@ internal static class BenchCommand
     static NativeVariant[] Variants(string name) => name.ToLowerInvariant() switch
     {
         "avx512" => CircuitsNative.Avx512Available
-            ? [new("GEMM 8-float", () => CircuitsNative.TrySetGemmVectorWidth(8)), new("GEMM 16-float", () => CircuitsNative.TrySetGemmVectorWidth(16))]
-            : throw new ArgumentException("--compare-variant avx512: this CPU lacks AVX-512F, so the native GEMM runs on 8-float vectors only."),
+            ? [new("8-float vectors", () => CircuitsNative.TrySetVectorWidth(8)), new("16-float vectors", () => CircuitsNative.TrySetVectorWidth(16))]
+            : throw new ArgumentException("--compare-variant avx512: this CPU lacks AVX-512F, so the native kernels run on 8-float vectors only."),
         "fused-input" => [new("input in steps", () => TensorizedCircuit.FuseScaledInput = false), new("input fused", () => TensorizedCircuit.FuseScaledInput = true)],
         _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512 or fused-input."),
     };
@@ -182,7 +182,7 @@ internal static class BenchCommand
     static Row[] Time(CircuitDescription description, int batchSize, int steps, int warmup, Device device,
         (Semiring? Path, LayerKernelPreference? Kernel)[] variants, Tensor? pixels = null, NativeVariant[]? settings = null)
     {
-        int widthBefore = CircuitsNative.GemmVectorWidth;
+        int widthBefore = CircuitsNative.VectorWidth;
         bool fuseBefore = TensorizedCircuit.FuseScaledInput;
         void Prepare(int p) => settings?[p].Select();
         var circuits = variants.Select(v =>
@@ -252,7 +252,7 @@ internal static class BenchCommand
         {
             if (settings is not null)
             {
-                CircuitsNative.TrySetGemmVectorWidth(widthBefore);
+                CircuitsNative.TrySetVectorWidth(widthBefore);
                 TensorizedCircuit.FuseScaledInput = fuseBefore;
             }
             foreach (var step in trainingSteps) step.Dispose();
@@ -273,8 +273,8 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine($"process tuning: {ProcessTuning.Applied}");
-        if (CircuitsNative.GemmVectorWidth is var width and > 0)
-            output.WriteLine($"native GEMM: {width}-float vectors ({(width == 16 ? "AVX-512" : $"AVX2{(CircuitsNative.Avx512Available ? $", {CircuitsNative.Avx512Switch}=0" : "")}")})");
+        if (CircuitsNative.VectorWidth is var width and > 0)
+            output.WriteLine($"native vectors (GEMM, exp, log): {width} floats ({(width == 16 ? "AVX-512" : $"AVX2{(CircuitsNative.Avx512Available ? $", {CircuitsNative.Avx512Switch}=0" : "")}")})");
         // The Adam of the training step follows the kernel preference: one native pass per parameter, or TorchSharp's.
         var optimizers = rows.Select(r => $"{r.Kernel} kernels: {(r.Optimizer == "native" ? "Adam native (one pass per parameter)" : "Adam managed (TorchSharp)")}").Distinct();
         output.WriteLine($"optimizer: {string.Join("; ", optimizers)}");

@@ -9,6 +9,7 @@
 
 #include "gemm_rows.h"
 #include "vector_math.h"
+#include "vector_width.h"
 
 namespace circuits {
 
@@ -60,10 +61,6 @@ inline void GemmRows(const float* a, int64_t rs, int64_t ps, const float* bm, in
         }
 }
 
-// The vector width of the GEMM's 16-column blocks: 16 (AVX-512) or 8; gemm.cpp sets it once from the CPU, and
-// circuits_gemm_vector_width changes it (the engine's CIRCUITS_NATIVE_AVX512=0, tests and benchmarks).
-extern int gemmVectorWidth;
-
 // gemm_avx512.cpp: the whole 16-column blocks (n16 a multiple of 16) on 16-float vectors.
 void GemmAvx512(bool accumulate, const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb,
                 int64_t depth, int64_t n16, float* c, int64_t ldc);
@@ -81,7 +78,7 @@ inline void GemmAvx2(const float* a, int64_t rs, int64_t ps, int64_t m, const fl
 template <bool Accumulate = false>
 inline void Gemm(const float* a, int64_t rs, int64_t ps, int64_t m, const float* bm, int64_t ldb, int64_t depth, int64_t n,
                  float* c, int64_t ldc) {
-    int64_t wide = gemmVectorWidth == 16 ? n - n % 16 : 0;
+    int64_t wide = vectorWidth == 16 ? n - n % 16 : 0;
     if (wide > 0) GemmAvx512(Accumulate, a, rs, ps, m, bm, ldb, depth, wide, c, ldc);
     if (wide < n) GemmAvx2<Accumulate>(a, rs, ps, m, bm + wide, ldb, depth, n - wide, c + wide, ldc);
 }

@@ -1,5 +1,5 @@
 // The GEMM of gemm.h on 16-float (AVX-512) vectors, for the columns that fill whole 16-float blocks. Compiled for
-// x86-64-v4 (CMakeLists.txt) and called only when the CPU and the OS support AVX-512F (gemm.cpp decides); nothing
+// x86-64-v4 (CMakeLists.txt) and called only when the CPU and the OS support AVX-512F (vector_width.cpp decides); nothing
 // here runs at load time. It includes no header with inline functions (only gemm_rows.h's template, instantiated here
 // with this file's own lambda, so with internal linkage), so the linker can never merge an AVX-512 copy of a shared
 // inline function into the x86-64-v3 code of the other files.

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 9;
+    const int AbiVersion = 10;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -41,32 +41,33 @@ internal static class CircuitsNative
         System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(assembly, Resolve);
         int version = circuits_native_abi_version();
         if (version != AbiVersion) return $"{path} has ABI version {version}, this engine needs {AbiVersion} (rebuild src/Circuits.Native)";
-        if (Environment.GetEnvironmentVariable(Avx512Switch) == "0") circuits_gemm_vector_width(8);
+        if (Environment.GetEnvironmentVariable(Avx512Switch) == "0") circuits_vector_width(8);
         return null;
     }
 
     /// <summary>
-    /// The environment variable that keeps the native GEMM on 8-float (AVX2) vectors on a CPU with AVX-512 (value
+    /// The environment variable that keeps the native library's wide vectors — the GEMM's 16-column blocks, the
+    /// vectorised exp and log — on 8 floats (AVX2) on a CPU with AVX-512 (value
     /// <c>0</c>; read when the library loads). Both widths give identical results; it exists to measure one against the
     /// other and to rule the wide vectors out when a machine misbehaves.
     /// </summary>
     public const string Avx512Switch = "CIRCUITS_NATIVE_AVX512";
 
     /// <summary>
-    /// The vector width of the native GEMM's 16-column blocks: 16 floats where the CPU has AVX-512F (and
-    /// <see cref="Avx512Switch"/> is not 0), else 8; 0 when the native kernels are unavailable.
+    /// The width of the native library's wide vectors (the GEMM's 16-column blocks, exp and log): 16 floats where the
+    /// CPU has AVX-512F (and <see cref="Avx512Switch"/> is not 0), else 8; 0 when the native kernels are unavailable.
     /// </summary>
-    public static int GemmVectorWidth => Unavailable is null ? circuits_gemm_vector_width(0) : 0;
+    public static int VectorWidth => Unavailable is null ? circuits_vector_width(0) : 0;
 
     /// <summary>
-    /// Sets the native GEMM's vector width (8, or 16 where the CPU has AVX-512F) for the passes that follow; false when
+    /// Sets the native library's vector width (8, or 16 where the CPU has AVX-512F) for the passes that follow; false when
     /// the width cannot be used. Not while kernels run on other threads (tests and benchmarks call it between passes).
     /// </summary>
-    public static bool TrySetGemmVectorWidth(int width) =>
-        Unavailable is null && width is (8 or 16) && circuits_gemm_vector_width(width) == width;
+    public static bool TrySetVectorWidth(int width) =>
+        Unavailable is null && width is (8 or 16) && circuits_vector_width(width) == width;
 
     /// <summary>
-    /// Whether this CPU can run the native GEMM on 16-float vectors: AVX-512F, supported by the CPU and saved by the OS
+    /// Whether this CPU can run the native library's wide vectors on 16 floats: AVX-512F, supported by the CPU and saved by the OS
     /// (the runtime's check, the same the native library makes at load time).
     /// </summary>
     public static bool Avx512Available => Unavailable is null && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
@@ -85,7 +86,7 @@ internal static class CircuitsNative
     static extern int circuits_native_abi_version();
 
     [DllImport(Library)]
-    static extern int circuits_gemm_vector_width(int request);
+    static extern int circuits_vector_width(int request);
 
     [DllImport(Library)]
     public static extern int circuits_cp_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold, long wSlot,

@@ -287,7 +287,7 @@ public sealed class CliTests
         StringAssert.Contains(output, "| native (input in steps) | scaled-linear |");
         StringAssert.Contains(output, "| native (input fused) | scaled-linear |");
         StringAssert.Contains(output, "train ms/step native (input in steps) | train ms/step native (input fused) | train ratio");
-        StringAssert.Contains(output, "native GEMM: ");
+        StringAssert.Contains(output, "native vectors (GEMM, exp, log): ");
     }
 
     [TestMethod]

@@ -720,23 +720,25 @@ public sealed class NativeKernelTests
     [DataRow(LayerKind.CP, 21)]
     [DataRow(LayerKind.CPXS, 33)]
     [DataRow(LayerKind.Tucker, 17)]
-    public void TheNativeGemmGivesTheSameResultsBitForBitOnEitherVectorWidth(LayerKind layer, int units)
+    public void TheNativeKernelsGiveTheSameResultsBitForBitOnEitherVectorWidth(LayerKind layer, int units)
     {
         RequireNative();
         if (!Microsoft.ML.Circuits.Kernels.CircuitsNative.Avx512Available)
-            Assert.Inconclusive("This CPU lacks AVX-512F: the native GEMM has one vector width here.");
+            Assert.Inconclusive("This CPU lacks AVX-512F: the native kernels have one vector width here.");
         // gemm_avx512.cpp computes the whole 16-column blocks (units 21 and 33 leave a tail to the 8-float kernel,
-        // 17 a single column) by the same chain of FMAs as gemm.h: values and gradients equal, not merely close.
+        // 17 a single column) by the same chain of FMAs as gemm.h, and fast_math_avx512.cpp the exps and logs of whole
+        // 16-float blocks (27 images: a tail of 11 to the 8-float loop) by libmvec's 16-lane functions, which give
+        // the 8-lane ones' results: values and gradients equal, not merely close.
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, layer, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
         using var circuit = new TensorizedCircuit(description, seed: 3);
         var x = TinyCircuits.RandomImages(description, 27, seed: 4);
         var semiring = layer == LayerKind.Tucker ? Semiring.LogSumExp : Semiring.ScaledLinear;
-        int before = Microsoft.ML.Circuits.Kernels.CircuitsNative.GemmVectorWidth;
+        int before = Microsoft.ML.Circuits.Kernels.CircuitsNative.VectorWidth;
         try
         {
-            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(8));
+            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(8));
             var narrow = Pass(circuit, x, LayerKernelPreference.Native, semiring);
-            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(16));
+            Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(16));
             var wide = Pass(circuit, x, LayerKernelPreference.Native, semiring);
             Assert.IsTrue(narrow.LogCircuit.eq(wide.LogCircuit).all().item<bool>(), "log c(x)");
             Assert.IsTrue(narrow.LogZ.eq(wide.LogZ).all().item<bool>(), "log Z");
@@ -745,11 +747,11 @@ public sealed class NativeKernelTests
                 Assert.IsTrue(narrow.DataGradients[p].eq(wide.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
                 Assert.IsTrue(narrow.PartitionGradients[p].eq(wide.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
             }
-            Assert.IsFalse(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(32), "only 8 and 16 are widths");
+            Assert.IsFalse(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(32), "only 8 and 16 are widths");
         }
         finally
         {
-            Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetGemmVectorWidth(before);
+            Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(before);
         }
     }
 
