@@ -101,20 +101,25 @@ extern "C" {
 /// CP family, forward, for the folds [foldBegin, foldEnd): per slot z_h = x_h · w[f, h] (the GEMM reads the linear part of
 /// each (B, K + 1) row in place), rescaled to a maximum of 1 per image when the arity is above 2 (so a product of H maxima
 /// each as small as the clamp bound cannot leave float32's range), the product over the real slots, then the output's
-/// rescale; the log-scale is the sum of the slots' plus the logs of the divisors. When z is not null (training), also
-/// saved for the backward pass: z (F, H, B, O) the slots' factors as multiplied, divisors (F, H, B) their rescales (1 when
-/// not rescaled) and maxima (F, B). A padded slot's z and divisors are left unwritten.
+/// rescale; the log-scale is the sum of the slots' plus the logs of the divisors. When divisors is not null (training),
+/// also saved for the backward pass: divisors (F, H, B) the slots' rescales (1 when not rescaled) and maxima (F, B), and
+/// when z is not null z (F, H, B, O) the slots' factors as multiplied; a padded slot's z and divisors are left unwritten.
+/// Without z the backward pass computes the factors again from the rows and the weights (the same GEMM and division, so
+/// the same bits): less memory moved, more arithmetic (the engine chooses, Kernels/NativeScaledKernels.cs).
 CIRCUITS_EXPORT
 int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
                                    int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, float* y, float* z,
                                    float* divisors, float* maxima, int64_t foldBegin, int64_t foldEnd) {
     FlushSubnormals flush;
-    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (z == nullptr) != (divisors == nullptr)) return -1;
-    bool save = z != nullptr, rescaleSlots = arity > 2;
+    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0 || (maxima == nullptr) != (divisors == nullptr) ||
+        (z != nullptr && divisors == nullptr))
+        return -1;
+    bool save = divisors != nullptr, rescaleSlots = arity > 2;
     int64_t width = k + 1;
-    // Without z (inference) two scratch blocks: the first slot's factor stays apart until the second multiplies it.
-    std::vector<float> product(batch * o), scale(batch), scratch(save ? 0 : 2 * batch * o), slotMaxima(batch), slotLogs(batch),
-        rescaleScratch(3 * batch);
+    // Without z two scratch blocks for the slots' factors: the first slot's factor stays apart until the second
+    // multiplies it.
+    std::vector<float> product(batch * o), scale(batch), scratch(z != nullptr ? 0 : 2 * batch * o), slotMaxima(batch),
+        slotLogs(batch), rescaleScratch(3 * batch);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         const float* first = nullptr;   // the first real slot's factor, until a second one arrives
         int64_t real = 0;
@@ -123,7 +128,7 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
             int64_t slot = f * arity + h;
             if (Padded(mask, slot)) continue;
             const float* xs = rows[slot];
-            float* zs = save ? z + slot * batch * o : scratch.data() + (real % 2) * batch * o;
+            float* zs = z != nullptr ? z + slot * batch * o : scratch.data() + (real % 2) * batch * o;
             Gemm(xs, width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
             for (int64_t b = 0; b < batch; b++) scale[b] += xs[b * width + k];
             if (rescaleSlots) {
@@ -145,27 +150,40 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
         }
         if (real == 0) std::fill(product.begin(), product.end(), 1.0f);   // every slot padded: the product's unit
         else if (real == 1) std::memcpy(product.data(), first, sizeof(float) * batch * o);
-        RescaleRows(product.data(), batch, o, scale.data(), y + f * batch * (o + 1), o + 1,
-                    maxima != nullptr ? maxima + f * batch : nullptr, rescaleScratch.data());
+        RescaleRows(product.data(), batch, o, scale.data(), y + f * batch * (o + 1), o + 1, save ? maxima + f * batch : nullptr,
+                    rescaleScratch.data());
     }
     return 0;
 }
 
-/// CP family, first half of the backward pass, for the folds [foldBegin, foldEnd): t (F, H, B, O), the gradient of each
-/// slot's GEMM output — g / maxima times the product of the other slots' factors, divided by the slot's divisor — and
-/// dL/dw per fold gw[f, h] = x_hᵀ · t[f, h] (x_h the linear part of the rows the slot read); gw is (F, H, K, O) even when
-/// the weights are shared (the caller sums over the folds) and is overwritten. g is the output's gradient (F, B, O + 1);
-/// its scale column is ignored.
+/// CP family, first half of the backward pass, for the folds [foldBegin, foldEnd): the slots' factors z_h = x_h · w[f, h]
+/// read from z (F, H, B, O) as the forward pass saved them, or where z is null computed again as the forward pass
+/// computed them (divided by the saved divisors); then t (F, H, B, O), the gradient of
+/// each slot's GEMM output — g / maxima times the product of the other slots' factors, divided by the slot's divisor —
+/// and dL/dw per fold gw[f, h] = x_hᵀ · t[f, h] (x_h the linear part of the rows the slot read); gw is (F, H, K, O) even
+/// when the weights are shared (the caller sums over the folds) and is overwritten. g is the output's gradient
+/// (F, B, O + 1); its scale column is ignored.
 CIRCUITS_EXPORT
-int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask,
-                                           int64_t folds, int64_t arity, int64_t o, const float* g, const float* z,
-                                           const float* divisors, const float* maxima, float* t, float* gw,
+int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
+                                           int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* g,
+                                           const float* z, const float* divisors, const float* maxima, float* t, float* gw,
                                            int64_t foldBegin, int64_t foldEnd) {
     FlushSubnormals flush;
-    if (foldBegin < 0 || foldEnd > folds) return -1;
+    if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0) return -1;
     int64_t width = k + 1;
-    std::vector<float> gp(batch * o);   // g / maxima: the gradient of the product, once per fold
+    // g / maxima, once per fold; the fold's factors when they were not saved.
+    std::vector<float> gp(batch * o), computed(z != nullptr ? 0 : arity * batch * o);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
+        // factors + h·B·O: slot h's factor.
+        const float* factors = z != nullptr ? z + f * arity * batch * o : computed.data();
+        for (int64_t h = 0; z == nullptr && h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(mask, slot)) continue;
+            float* zs = computed.data() + h * batch * o;
+            Gemm(rows[slot], width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
+            for (int64_t b = 0; b < batch; b++)
+                if (float d = divisors[slot * batch + b]; d != 1.0f) Divide(zs + b * o, d, o);
+        }
         for (int64_t b = 0; b < batch; b++)
             ScaledQuotient(g + (f * batch + b) * (o + 1), maxima[f * batch + b], 1.0f, gp.data() + b * o, o);
         for (int64_t h = 0; h < arity; h++) {
@@ -180,7 +198,7 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
             const float* factor = gp.data();
             for (int64_t other = 0; other < arity; other++)
                 if (other != h && !Padded(mask, f * arity + other)) {
-                    Multiply(factor, z + (f * arity + other) * batch * o, ts, batch * o);
+                    Multiply(factor, factors + other * batch * o, ts, batch * o);
                     factor = ts;
                 }
             if (factor != ts) std::memcpy(ts, gp.data(), sizeof(float) * batch * o);   // no other real slot

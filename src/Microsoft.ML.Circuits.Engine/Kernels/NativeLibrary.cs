@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 10;
+    const int AbiVersion = 11;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -133,8 +133,9 @@ internal static class CircuitsNative
         long folds, long arity, long o, IntPtr y, IntPtr z, IntPtr divisors, IntPtr maxima, long foldBegin, long foldEnd);
 
     [DllImport(Library)]
-    public static extern int circuits_cp_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, long folds, long arity, long o,
-        IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw, long foldBegin, long foldEnd);
+    public static extern int circuits_cp_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold,
+        long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw, long foldBegin,
+        long foldEnd);
 
     [DllImport(Library)]
     public static extern int circuits_cp_scaled_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold,

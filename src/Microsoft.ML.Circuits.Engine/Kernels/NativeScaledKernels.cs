@@ -15,11 +15,28 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
 {
     public override string Name => "CircuitsNativeCpScaled";
 
+    /// <summary>
+    /// Whether a training pass saves the slots' factors z (F, H, B, O) for the backward pass (false) or the backward pass
+    /// computes them again from the inputs and the weights (true; the same bits); null: <see cref="RecomputesFactors"/>
+    /// decides by the layer's shape. For tests and <c>bench --compare-variant recompute-factors</c>.
+    /// </summary>
+    internal static bool? RecomputeFactors { get; set; }
+
+    /// <summary>
+    /// Whether the backward pass of <paramref name="layer"/> computes the slots' factors again instead of reading them
+    /// saved: where its matrices are at most 16 × 16. Recomputing trades the factors' trip to memory and back (F·H·B·O
+    /// floats written, then read) for one more GEMM per slot of B·K·O multiply-adds. Measured in one process
+    /// (<c>bench --compare-variant recompute-factors</c>, docs/benchmarks.md): at K = 16 a training step ×0.88–1.04 of
+    /// the saved factors' (PD-CP ×0.88–1.00, QG-CP ×0.96–1.04) with 10–15 % less peak memory; at K = 32 and 64, where
+    /// the GEMM costs more, ×0.99–1.22.
+    /// </summary>
+    internal static bool RecomputesFactors(InnerLayer layer) => RecomputeFactors ?? layer.InputUnits * layer.OutputUnits <= 16 * 16;
+
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
-        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false).Y);
+        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false, saveFactors: false).Y);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -27,9 +44,11 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
         var w = (Tensor)vars[0];
         var shape = (LayerCall)vars[1];
         var sources = NativeAutograd.Sources(vars);
-        var (y, z, divisors, maxima) = Run(sources, w, shape, save: true);
-        // The backward pass reads the slots' factors, their rescales, the outputs' divisors and the inputs' linear parts.
-        NativeAutograd.Save(ctx, shape, [w, z!, divisors!, maxima!, .. sources]);
+        bool recompute = RecomputesFactors(shape.Layer);
+        var (y, z, divisors, maxima) = Run(sources, w, shape, save: true, saveFactors: !recompute);
+        // The backward pass reads the slots' rescales, the outputs' divisors and the inputs' linear parts, and the slots'
+        // factors saved (an empty tensor when it computes them again).
+        NativeAutograd.Save(ctx, shape, [w, z ?? torch.empty(0), divisors!, maxima!, .. sources]);
         return y;
     }
 
@@ -45,16 +64,16 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             using var g = gradOutput.contiguous();
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
-            using var t = torch.empty_like(z);
+            using var t = torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device);
             var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
-            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pz = CircuitsNative.DataPointer(z),
-                pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
+            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g),
+                pz = z.numel() == 0 ? IntPtr.Zero : CircuitsNative.DataPointer(z), pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
                 mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
             // The weight half writes t, which the input half reads: they run one after the other.
             CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
-                rows, batch, k, mask, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
+                rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
             CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
                 batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pt, begin, end));
             GC.KeepAlive(layer);
@@ -63,13 +82,14 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
         });
     }
 
-    static (Tensor Y, Tensor? Z, Tensor? Divisors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)
+    static (Tensor Y, Tensor? Z, Tensor? Divisors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save,
+        bool saveFactors)
     {
         var layer = shape.Layer;
         long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
         var device = w.device;
         var y = torch.empty([folds, batch, o + 1], ScalarType.Float32, device);
-        var z = save ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
+        var z = save && saveFactors ? torch.empty([folds, arity, batch, o], ScalarType.Float32, device) : null;
         var divisors = save ? torch.empty([folds, arity, batch], ScalarType.Float32, device) : null;
         var maxima = save ? torch.empty([folds, batch], ScalarType.Float32, device) : null;
         var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);

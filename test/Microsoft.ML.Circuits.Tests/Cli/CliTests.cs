@@ -275,7 +275,7 @@ public sealed class CliTests
     {
         var bad = Run("bench", "--k", "2", "--compare-variant", "fastest");
         Assert.AreEqual(2, bad.ExitCode, bad.Error);
-        StringAssert.Contains(bad.Error, "expected avx512 or fused-input");
+        StringAssert.Contains(bad.Error, "expected avx512, fused-input or recompute-factors");
         Assert.IsFalse(bad.Output.Contains("pixels:"), "refused before any work");
         var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
         Assert.AreEqual(2, clash.ExitCode, clash.Error);
@@ -288,6 +288,11 @@ public sealed class CliTests
         StringAssert.Contains(output, "| native (input fused) | scaled-linear |");
         StringAssert.Contains(output, "train ms/step native (input in steps) | train ms/step native (input fused) | train ratio");
         StringAssert.Contains(output, "native vectors (GEMM, exp, log): ");
+        (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",
+            "--warmup", "0", "--threads", "1", "--compare-variant", "recompute-factors");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| native (CP factors saved) | scaled-linear |");
+        StringAssert.Contains(output, "| native (CP factors recomputed) | scaled-linear |");
     }
 
     [TestMethod]

@@ -756,6 +756,46 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(RegionGraphKind.QuadGraph, LayerKind.CP)]
+    [DataRow(RegionGraphKind.QuadTree, LayerKind.CP)]
+    [DataRow(RegionGraphKind.QuadTree, LayerKind.CPXS)]
+    [DataRow(RegionGraphKind.PoonDomingos, LayerKind.CP)]
+    [DataRow(RegionGraphKind.RandomBinaryTree, LayerKind.CPXS)]
+    public void TheScaledCpKernelsGiveTheSameGradientsWhetherTheyKeepOrRecomputeTheSlotsFactors(RegionGraphKind graph, LayerKind layer)
+    {
+        RequireNative();
+        // Recomputing runs the forward pass's GEMM and division again on the same inputs: the same bits, not merely close.
+        // Quad trees' 4-ary partitions rescale each slot's factor (the saved divisors are used again); CP-XS shares
+        // its matrices across the folds.
+        var description = TinyCircuits.Tiny(graph, layer, 4, 4, 1, 5, units: 6, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 5);
+        var x = TinyCircuits.RandomImages(description, 21, seed: 6);
+        var before = Microsoft.ML.Circuits.Kernels.CpScaledFunction.RecomputeFactors;
+        try
+        {
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.RecomputeFactors = false;
+            var kept = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.RecomputeFactors = true;
+            var recomputed = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer or SharedCpLayer && l.KernelName == "native"), "a native CP-family layer ran");
+            Assert.IsTrue(kept.LogCircuit.eq(recomputed.LogCircuit).all().item<bool>(), "log c(x)");
+            Assert.IsTrue(kept.LogZ.eq(recomputed.LogZ).all().item<bool>(), "log Z");
+            for (int p = 0; p < kept.DataGradients.Length; p++)
+            {
+                Assert.IsTrue(kept.DataGradients[p].eq(recomputed.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
+                Assert.IsTrue(kept.PartitionGradients[p].eq(recomputed.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
+            }
+            var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
+            for (int p = 0; p < kept.DataGradients.Length; p++)
+                AssertClose(reference.DataGradients[p], recomputed.DataGradients[p], $"recomputed vs managed, ∂ mean log c(x) / ∂ parameter {p}");
+        }
+        finally
+        {
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.RecomputeFactors = before;
+        }
+    }
+
+    [TestMethod]
     [DataRow(RegionGraphKind.QuadGraph, 1, 1.0, 1)]
     [DataRow(RegionGraphKind.RandomBinaryTree, 3, 1.0, 1)]
     [DataRow(RegionGraphKind.QuadTree, 3, 40.0, 1)]
