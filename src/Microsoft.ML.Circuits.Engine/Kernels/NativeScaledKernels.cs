@@ -28,7 +28,7 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     /// floats written, then read) for one more GEMM per slot of B·K·O multiply-adds. Measured in one process
     /// (<c>bench --compare-variant recompute-factors</c>, docs/benchmarks.md): at K = 16 a training step ×0.88–1.04 of
     /// the saved factors' (PD-CP ×0.88–1.00, QG-CP ×0.96–1.04) with 10–15 % less peak memory; at K = 32 and 64, where
-    /// the GEMM costs more, ×0.99–1.22.
+    /// the GEMM costs more, ×0.97–1.15 (the calling thread's CPU time).
     /// </summary>
     internal static bool RecomputesFactors(InnerLayer layer) => RecomputeFactors ?? layer.InputUnits * layer.OutputUnits <= 16 * 16;
 
