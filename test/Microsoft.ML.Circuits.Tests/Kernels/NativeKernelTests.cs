@@ -351,6 +351,18 @@ public sealed class NativeKernelTests
         return new Result(logCircuit.detach().clone(), logZ.detach().clone(), data, partition);
     }
 
+    /// <summary>Values, log Z and every gradient of two passes equal bit for bit.</summary>
+    static void AssertIdentical(Result expected, Result actual)
+    {
+        Assert.IsTrue(expected.LogCircuit.eq(actual.LogCircuit).all().item<bool>(), "log c(x)");
+        Assert.IsTrue(expected.LogZ.eq(actual.LogZ).all().item<bool>(), "log Z");
+        for (int p = 0; p < expected.DataGradients.Length; p++)
+        {
+            Assert.IsTrue(expected.DataGradients[p].eq(actual.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
+            Assert.IsTrue(expected.PartitionGradients[p].eq(actual.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
+        }
+    }
+
     static void AssertClose(Tensor expected, Tensor actual, string what, double tolerance = 1e-3, double floor = 1e-6)
     {
         CollectionAssert.AreEqual(expected.shape, actual.shape, what);
@@ -740,13 +752,7 @@ public sealed class NativeKernelTests
             var narrow = Pass(circuit, x, LayerKernelPreference.Native, semiring);
             Assert.IsTrue(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(16));
             var wide = Pass(circuit, x, LayerKernelPreference.Native, semiring);
-            Assert.IsTrue(narrow.LogCircuit.eq(wide.LogCircuit).all().item<bool>(), "log c(x)");
-            Assert.IsTrue(narrow.LogZ.eq(wide.LogZ).all().item<bool>(), "log Z");
-            for (int p = 0; p < narrow.DataGradients.Length; p++)
-            {
-                Assert.IsTrue(narrow.DataGradients[p].eq(wide.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
-                Assert.IsTrue(narrow.PartitionGradients[p].eq(wide.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
-            }
+            AssertIdentical(narrow, wide);
             Assert.IsFalse(Microsoft.ML.Circuits.Kernels.CircuitsNative.TrySetVectorWidth(32), "only 8 and 16 are widths");
         }
         finally
@@ -778,13 +784,7 @@ public sealed class NativeKernelTests
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.RecomputeFactors = true;
             var recomputed = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer or SharedCpLayer && l.KernelName == "native"), "a native CP-family layer ran");
-            Assert.IsTrue(kept.LogCircuit.eq(recomputed.LogCircuit).all().item<bool>(), "log c(x)");
-            Assert.IsTrue(kept.LogZ.eq(recomputed.LogZ).all().item<bool>(), "log Z");
-            for (int p = 0; p < kept.DataGradients.Length; p++)
-            {
-                Assert.IsTrue(kept.DataGradients[p].eq(recomputed.DataGradients[p]).all().item<bool>(), $"∂ mean log c(x) / ∂ parameter {p}");
-                Assert.IsTrue(kept.PartitionGradients[p].eq(recomputed.PartitionGradients[p]).all().item<bool>(), $"∂ log Z / ∂ parameter {p}");
-            }
+            AssertIdentical(kept, recomputed);
             var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
             for (int p = 0; p < kept.DataGradients.Length; p++)
                 AssertClose(reference.DataGradients[p], recomputed.DataGradients[p], $"recomputed vs managed, ∂ mean log c(x) / ∂ parameter {p}");
