@@ -32,7 +32,6 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     /// </summary>
     internal static bool RecomputesFactors(InnerLayer layer) => RecomputeFactors ?? layer.InputUnits * layer.OutputUnits <= 16 * 16;
 
-
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
@@ -69,7 +68,8 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g),
-                pz = z.numel() == 0 ? IntPtr.Zero : CircuitsNative.DataPointer(z), pd = CircuitsNative.DataPointer(divisors), pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
+                pz = z.numel() == 0 ? IntPtr.Zero : CircuitsNative.DataPointer(z), pd = CircuitsNative.DataPointer(divisors),
+                pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
                 mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
             // The weight half writes t, which the input half reads: they run one after the other.
             CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
