@@ -731,14 +731,16 @@ public sealed class NativeKernelTests
     [DataRow(LayerKind.CP, 16)]
     [DataRow(LayerKind.CP, 21)]
     [DataRow(LayerKind.CPXS, 33)]
+    [DataRow(LayerKind.CP, 48)]
     [DataRow(LayerKind.Tucker, 17)]
     public void TheNativeKernelsGiveTheSameResultsBitForBitOnEitherVectorWidth(LayerKind layer, int units)
     {
         RequireNative();
         if (!Microsoft.ML.Circuits.Kernels.CircuitsNative.Avx512Available)
             Assert.Inconclusive("This CPU lacks AVX-512F: the native kernels have one vector width here.");
-        // gemm_avx512.cpp computes the whole 16-column blocks (units 21 and 33 leave a tail to the 8-float kernel,
-        // 17 a single column) by the same chain of FMAs as gemm.h, and fast_math_avx512.cpp the exps and logs of whole
+        // gemm_avx512.cpp computes the whole 16-column blocks (in 32-column blocks of 6 rows where 32 columns are left:
+        // units 33 and 48, then 8-row blocks; units 21 and 33 leave a tail to the 8-float kernel, 17 a single column)
+        // by the same chain of FMAs as gemm.h, and fast_math_avx512.cpp the exps and logs of whole
         // 16-float blocks (27 images: a tail of 11 to the 8-float loop) by libmvec's 16-lane functions, which give
         // the 8-lane ones' results: values and gradients equal, not merely close.
         var description = TinyCircuits.Tiny(RegionGraphKind.QuadGraph, layer, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
