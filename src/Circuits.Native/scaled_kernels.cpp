@@ -94,6 +94,75 @@ inline void ScaledQuotient(const float* g, float d, float c, float* out, int64_t
 
 inline bool Padded(const uint8_t* mask, int64_t slot) { return mask != nullptr && mask[slot] == 0; }
 
+// What the CP backward halves read: the rows each slot read, the weights, the output's gradient g (F, B, O + 1), the
+// slots' factors z (F, H, B, O) or null, the slots' divisors (F, H, B) and the outputs' maxima (F, B).
+struct CpSlots {
+    const float* const* rows;
+    int64_t batch, k;
+    const uint8_t* mask;
+    const float* w;
+    int64_t wFold, wSlot, arity, o;
+    const float* g;
+    const float* z;
+    const float* divisors;
+    const float* maxima;
+};
+
+// Scratch for SlotGradients over up to n images: gp (n·O), the slots' gradients (H·n·O, unless the caller gives the
+// memory they go to) and, when the factors are computed again, the factors (H·n·O).
+struct SlotGradientScratch {
+    std::vector<float> gp, t, factors;
+    SlotGradientScratch(int64_t arity, int64_t n, int64_t o, bool recompute, bool gradients)
+        : gp(n * o), t(gradients ? arity * n * o : 0), factors(recompute ? arity * n * o : 0) {}
+};
+
+// The gradients of fold f's slot GEMM outputs for the images [b0, b0 + n): t_h = g / maxima times the product of the
+// other real slots' factors, divided by the slot's divisor — the factors read from z, or computed again as the forward
+// pass computed them (the same GEMM rows and division, so the same bits). Returns t, slot h's (n × O) block at
+// t + h·n·O (padded slots' left unwritten), in the scratch or, when out is not null, at out (b0 = 0 and n = B: the
+// fold's (H, B, O) block of the caller's t). Every value is computed per image by the same operations whatever b0 and n
+// are, so the two backward halves, which call it over different ranges, get the same bits.
+inline const float* SlotGradients(const CpSlots& c, int64_t f, int64_t b0, int64_t n, SlotGradientScratch& scratch, float* out) {
+    int64_t o = c.o, arity = c.arity, batch = c.batch, width = c.k + 1;
+    // factors + h·stride: slot h's factor for the range's images.
+    const float* factors;
+    int64_t stride;
+    if (c.z != nullptr) {
+        factors = c.z + (f * arity * batch + b0) * o;
+        stride = batch * o;
+    } else {
+        for (int64_t h = 0; h < arity; h++) {
+            int64_t slot = f * arity + h;
+            if (Padded(c.mask, slot)) continue;
+            float* zs = scratch.factors.data() + h * n * o;
+            Gemm(c.rows[slot] + b0 * width, width, 1, n, c.w + f * c.wFold + h * c.wSlot, o, c.k, o, zs, o);
+            for (int64_t b = 0; b < n; b++)
+                if (float d = c.divisors[slot * batch + b0 + b]; d != 1.0f) Divide(zs + b * o, d, o);
+        }
+        factors = scratch.factors.data();
+        stride = n * o;
+    }
+    float* gp = scratch.gp.data();
+    for (int64_t b = 0; b < n; b++)
+        ScaledQuotient(c.g + (f * batch + b0 + b) * (o + 1), c.maxima[f * batch + b0 + b], 1.0f, gp + b * o, o);
+    for (int64_t h = 0; h < arity; h++) {
+        int64_t slot = f * arity + h;
+        if (Padded(c.mask, slot)) continue;
+        // t_h = gp · Π_{other real slots} z (the first product reads gp, the rest update t_h in place).
+        float* ts = (out != nullptr ? out : scratch.t.data()) + h * n * o;
+        const float* factor = gp;
+        for (int64_t other = 0; other < arity; other++)
+            if (other != h && !Padded(c.mask, f * arity + other)) {
+                Multiply(factor, factors + other * stride, ts, n * o);
+                factor = ts;
+            }
+        if (factor != ts) std::memcpy(ts, gp, sizeof(float) * n * o);   // no other real slot
+        for (int64_t b = 0; b < n; b++)
+            if (float d = c.divisors[slot * batch + b0 + b]; d != 1.0f) Divide(ts + b * o, d, o);
+    }
+    return out != nullptr ? out : scratch.t.data();
+}
+
 }  // namespace
 
 extern "C" {
@@ -156,13 +225,12 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
     return 0;
 }
 
-/// CP family, first half of the backward pass, for the folds [foldBegin, foldEnd): the slots' factors z_h = x_h · w[f, h]
-/// read from z (F, H, B, O) as the forward pass saved them, or where z is null computed again as the forward pass
-/// computed them (divided by the saved divisors); then t (F, H, B, O), the gradient of
-/// each slot's GEMM output — g / maxima times the product of the other slots' factors, divided by the slot's divisor —
-/// and dL/dw per fold gw[f, h] = x_hᵀ · t[f, h] (x_h the linear part of the rows the slot read); gw is (F, H, K, O) even
-/// when the weights are shared (the caller sums over the folds) and is overwritten. g is the output's gradient
-/// (F, B, O + 1); its scale column is ignored.
+/// CP family, first half of the backward pass, for the folds [foldBegin, foldEnd): dL/dw per fold gw[f, h] = x_hᵀ · t_h
+/// (x_h the linear part of the rows the slot read), t_h the gradient of slot h's GEMM output (SlotGradients); gw is
+/// (F, H, K, O) even when the weights are shared (the caller sums over the folds) and is overwritten. g is the output's
+/// gradient (F, B, O + 1); its scale column is ignored. z: the slots' factors (F, H, B, O) as the forward pass saved
+/// them, or null to compute them again as it computed them. t: where to keep the slots' gradients (F, H, B, O) for the
+/// input half, or null to keep nothing (the input half then computes them again; padded slots' are left unwritten).
 CIRCUITS_EXPORT
 int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
                                            int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* g,
@@ -171,64 +239,57 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
     FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0) return -1;
     int64_t width = k + 1;
-    // g / maxima, once per fold; the fold's factors when they were not saved.
-    std::vector<float> gp(batch * o), computed(z != nullptr ? 0 : arity * batch * o);
+    SlotGradientScratch scratch(arity, batch, o, z == nullptr, t == nullptr);
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
     for (int64_t f = foldBegin; f < foldEnd; f++) {
-        // factors + h·B·O: slot h's factor.
-        const float* factors = z != nullptr ? z + f * arity * batch * o : computed.data();
-        for (int64_t h = 0; z == nullptr && h < arity; h++) {
-            int64_t slot = f * arity + h;
-            if (Padded(mask, slot)) continue;
-            float* zs = computed.data() + h * batch * o;
-            Gemm(rows[slot], width, 1, batch, w + f * wFold + h * wSlot, o, k, o, zs, o);
-            for (int64_t b = 0; b < batch; b++)
-                if (float d = divisors[slot * batch + b]; d != 1.0f) Divide(zs + b * o, d, o);
-        }
-        for (int64_t b = 0; b < batch; b++)
-            ScaledQuotient(g + (f * batch + b) * (o + 1), maxima[f * batch + b], 1.0f, gp.data() + b * o, o);
+        const float* ts = SlotGradients(slots, f, 0, batch, scratch, t != nullptr ? t + f * arity * batch * o : nullptr);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
             float* gm = gw + slot * k * o;
-            if (Padded(mask, slot)) {
-                std::memset(gm, 0, sizeof(float) * k * o);
-                continue;
-            }
-            // t_h = gp · Π_{other real slots} z (the first product reads gp, the rest update t_h in place).
-            float* ts = t + slot * batch * o;
-            const float* factor = gp.data();
-            for (int64_t other = 0; other < arity; other++)
-                if (other != h && !Padded(mask, f * arity + other)) {
-                    Multiply(factor, factors + other * batch * o, ts, batch * o);
-                    factor = ts;
-                }
-            if (factor != ts) std::memcpy(ts, gp.data(), sizeof(float) * batch * o);   // no other real slot
-            for (int64_t b = 0; b < batch; b++)
-                if (float d = divisors[slot * batch + b]; d != 1.0f) Divide(ts + b * o, d, o);
+            if (Padded(mask, slot)) std::memset(gm, 0, sizeof(float) * k * o);
             // gm (k × o) = xᵀ (k × batch) · t (batch × o): A(i, b) = x[b·(k + 1) + i].
-            Gemm(rows[slot], 1, width, k, ts, o, batch, o, gm, o);
+            else Gemm(rows[slot], 1, width, k, ts + h * batch * o, o, batch, o, gm, o);
         }
     }
     return 0;
 }
 
-/// CP family, second half, for the images [batchBegin, batchEnd): grads[f·H + h][b, i] += Σ_o w[f, h, i, o]·t[f, h, b, o]
+/// CP family, second half, for the images [batchBegin, batchEnd): grads[f·H + h][b, i] += Σ_o w[f, h, i, o]·t_h[b, o]
 /// into the linear part of the (B, K + 1) gradient block of the row the slot read (zeroed by the caller; its scale column
-/// is left alone). Blocks read by several slots accumulate; ranges of images never write the same memory.
+/// is left alone). t: the slots' gradients as the weight half kept them, or null to compute them again for the range's
+/// images as the weight half computed them (SlotGradients, the same bits), a chunk of images at a time, so they never
+/// travel through memory. Blocks read by several slots accumulate in the order of the folds and slots (each image's
+/// row whatever the chunks); ranges of images never write the same memory. The other arguments as circuits_cp_scaled_backward_weight's.
 CIRCUITS_EXPORT
-int32_t circuits_cp_scaled_backward_input(int64_t batch, int64_t k, float* const* grads, const uint8_t* mask, const float* w,
-                                          int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
-                                          const float* t, int64_t batchBegin, int64_t batchEnd) {
+int32_t circuits_cp_scaled_backward_input(const float* const* rows, int64_t batch, int64_t k, float* const* grads, const uint8_t* mask,
+                                          const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
+                                          const float* g, const float* z, const float* divisors, const float* maxima, const float* t,
+                                          int64_t batchBegin, int64_t batchEnd) {
     FlushSubnormals flush;
-    if (batchBegin < 0 || batchEnd > batch) return -1;
-    int64_t n = batchEnd - batchBegin, width = k + 1;
-    std::vector<float> wt(k * o);
-    for (int64_t f = 0; f < folds; f++)
-        for (int64_t h = 0; h < arity; h++) {
-            int64_t slot = f * arity + h;
-            if (Padded(mask, slot)) continue;
-            Transpose(w + f * wFold + h * wSlot, wt.data(), k, o);
-            Gemm<true>(t + (slot * batch + batchBegin) * o, o, 1, n, wt.data(), k, o, k, grads[slot] + batchBegin * width, width);
+    if (batchBegin < 0 || batchEnd > batch || k <= 0 || o <= 0) return -1;
+    constexpr int64_t Chunk = 64;   // images per chunk: the chunk's slot gradients stay in the core's cache
+    int64_t width = k + 1;
+    std::vector<float> wt(arity * k * o);   // the fold's matrices transposed, so the products have contiguous rows
+    // With t kept, one chunk of the whole range, read in place.
+    int64_t chunk = t != nullptr ? std::max<int64_t>(batchEnd - batchBegin, 1) : Chunk;
+    // No scratch when t is given.
+    SlotGradientScratch scratch(arity, t != nullptr ? 0 : std::min(chunk, batchEnd - batchBegin), o, z == nullptr, t == nullptr);
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    for (int64_t f = 0; f < folds; f++) {
+        for (int64_t h = 0; h < arity; h++)
+            if (!Padded(mask, f * arity + h)) Transpose(w + f * wFold + h * wSlot, wt.data() + h * k * o, k, o);
+        for (int64_t b0 = batchBegin; b0 < batchEnd; b0 += chunk) {
+            int64_t n = std::min(chunk, batchEnd - b0);
+            // Slot h's (n × O) gradients at ts + h·stride.
+            const float* ts = t != nullptr ? t + (f * arity * batch + b0) * o : SlotGradients(slots, f, b0, n, scratch, nullptr);
+            int64_t stride = t != nullptr ? batch * o : n * o;
+            for (int64_t h = 0; h < arity; h++) {
+                int64_t slot = f * arity + h;
+                if (Padded(mask, slot)) continue;
+                Gemm<true>(ts + h * stride, o, 1, n, wt.data() + h * k * o, k, o, k, grads[slot] + b0 * width, width);
+            }
         }
+    }
     return 0;
 }
 

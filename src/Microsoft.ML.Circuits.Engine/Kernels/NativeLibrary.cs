@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 11;
+    const int AbiVersion = 12;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -134,12 +134,13 @@ internal static class CircuitsNative
 
     [DllImport(Library)]
     public static extern int circuits_cp_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold,
-        long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw, long foldBegin,
-        long foldEnd);
+        long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw,
+        long foldBegin, long foldEnd);
 
     [DllImport(Library)]
-    public static extern int circuits_cp_scaled_backward_input(long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w, long wFold,
-        long wSlot, long folds, long arity, long o, IntPtr t, long batchBegin, long batchEnd);
+    public static extern int circuits_cp_scaled_backward_input(IntPtr[] rows, long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w,
+        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t,
+        long batchBegin, long batchEnd);
 
     [DllImport(Library)]
     public static extern int circuits_mixing_scaled_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds,

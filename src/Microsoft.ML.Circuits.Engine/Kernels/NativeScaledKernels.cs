@@ -32,6 +32,22 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     /// </summary>
     internal static bool RecomputesFactors(InnerLayer layer) => RecomputeFactors ?? layer.InputUnits * layer.OutputUnits <= 16 * 16;
 
+    /// <summary>
+    /// Whether the backward pass's weight half keeps the slots' gradients t (F, H, B, O) for its input half (true) or
+    /// the input half computes them again from the output's gradient and the slots' factors (false; the same bits);
+    /// null: <see cref="KeepsSlotGradients"/> decides. For tests and <c>bench --compare-variant slot-gradients</c>.
+    /// </summary>
+    internal static bool? KeepSlotGradients { get; set; }
+
+    /// <summary>
+    /// Whether the backward pass of <paramref name="layer"/> keeps the slots' gradients between its halves: only where
+    /// the factors were not saved (<paramref name="factorsSaved"/> false), as computing t again then means computing the
+    /// factors again too, one GEMM per slot. Where they were saved, t costs the input half one multiplication per value
+    /// of the factors it reads instead, and the F·H·B·O floats of t are never written (at QG-CP K=64, 200 MB per step)
+    /// — measured in one process (<c>bench --compare-variant slot-gradients</c>, docs/benchmarks.md).
+    /// </summary>
+    internal static bool KeepsSlotGradients(InnerLayer layer, bool factorsSaved) => KeepSlotGradients ?? !factorsSaved;
+
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
@@ -63,7 +79,8 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             using var g = gradOutput.contiguous();
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
-            using var t = torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device);
+            // The slots' gradients (F, H, B, O), kept by the weight half for the input half, or computed again there.
+            using var t = KeepsSlotGradients(layer, factorsSaved: z.numel() > 0) ? torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device) : null;
             var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
@@ -71,11 +88,11 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
                 pz = z.numel() == 0 ? IntPtr.Zero : CircuitsNative.DataPointer(z), pd = CircuitsNative.DataPointer(divisors),
                 pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
                 mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
-            // The weight half writes t, which the input half reads: they run one after the other.
+            // When the weight half keeps t, the input half reads it: they run one after the other.
             CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
                 rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
             CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
-                batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pt, begin, end));
+                rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, begin, end));
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
             return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.SharedWeights), shape.Gradients, sourceGrads);

@@ -764,6 +764,39 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
+    [DataRow(RegionGraphKind.QuadGraph, 6)]
+    [DataRow(RegionGraphKind.QuadTree, 6)]
+    [DataRow(RegionGraphKind.PoonDomingos, 20)]
+    public void TheScaledCpKernelsGiveTheSameBitsOnOneThreadAndOnSeveral(RegionGraphKind graph, int units)
+    {
+        RequireNative();
+        // The CP backward pass computes the slots' gradients twice — per fold for the weights, per chunk of 64 images
+        // for the inputs — instead of passing them through memory: 150 images make chunks of 64, 64 and 22 on one
+        // thread, ranges of 50 on three; every value must come out the same either way (quad trees' 4-ary partitions
+        // rescale their slots; units 20 keep the slots' factors instead of computing them again).
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
+        using var circuit = new TensorizedCircuit(description, seed: 8);
+        var x = TinyCircuits.RandomImages(description, 150, seed: 9);
+        int threads = torch.get_num_threads();
+        try
+        {
+            torch.set_num_threads(1);
+            var one = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            torch.set_num_threads(3);
+            var several = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.KernelName == "native"), "a native CP layer ran");
+            AssertIdentical(one, several);
+            var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
+            for (int p = 0; p < one.DataGradients.Length; p++)
+                AssertClose(reference.DataGradients[p], several.DataGradients[p], $"native vs managed, ∂ mean log c(x) / ∂ parameter {p}");
+        }
+        finally
+        {
+            torch.set_num_threads(threads);
+        }
+    }
+
+    [TestMethod]
     [DataRow(RegionGraphKind.QuadGraph, LayerKind.CP)]
     [DataRow(RegionGraphKind.QuadTree, LayerKind.CP)]
     [DataRow(RegionGraphKind.QuadTree, LayerKind.CPXS)]
