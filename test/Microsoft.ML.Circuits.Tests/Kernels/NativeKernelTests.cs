@@ -770,22 +770,28 @@ public sealed class NativeKernelTests
     public void TheScaledCpKernelsGiveTheSameBitsOnOneThreadAndOnSeveral(RegionGraphKind graph, int units)
     {
         RequireNative();
-        // The CP backward pass computes the slots' gradients twice — per fold for the weights, per chunk of 64 images
-        // for the inputs — instead of passing them through memory: 150 images make chunks of 64, 64 and 22 on one
-        // thread, ranges of 50 on three; every value must come out the same either way (quad trees' 4-ary partitions
-        // rescale their slots; units 20 keep the slots' factors instead of computing them again).
+        // The CP backward pass's input half computes the slots' gradients again — per chunk of 64 images, where the
+        // weight half computed them per fold — unless the weight half keeps them: 150 images make chunks of 64, 64 and
+        // 22 on one thread, ranges of 50 on three; every value must come out the same either way, and kept or not
+        // (quad trees' 4-ary partitions rescale their slots; units 20 keep the slots' factors instead of computing them
+        // again, and by default their gradients are computed again).
         var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
         using var circuit = new TensorizedCircuit(description, seed: 8);
         var x = TinyCircuits.RandomImages(description, 150, seed: 9);
         int threads = torch.get_num_threads();
+        var keep = Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients;
         try
         {
             torch.set_num_threads(1);
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = false;
             var one = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             torch.set_num_threads(3);
             var several = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = true;
+            var kept = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.KernelName == "native"), "a native CP layer ran");
             AssertIdentical(one, several);
+            AssertIdentical(one, kept);
             var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
             for (int p = 0; p < one.DataGradients.Length; p++)
                 AssertClose(reference.DataGradients[p], several.DataGradients[p], $"native vs managed, ∂ mean log c(x) / ∂ parameter {p}");
@@ -793,6 +799,7 @@ public sealed class NativeKernelTests
         finally
         {
             torch.set_num_threads(threads);
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = keep;
         }
     }
 
