@@ -275,7 +275,7 @@ public sealed class CliTests
     {
         var bad = Run("bench", "--k", "2", "--compare-variant", "fastest");
         Assert.AreEqual(2, bad.ExitCode, bad.Error);
-        StringAssert.Contains(bad.Error, "expected avx512, fused-input or recompute-factors");
+        StringAssert.Contains(bad.Error, "expected avx512, fused-input, recompute-factors or slot-gradients");
         Assert.IsFalse(bad.Output.Contains("pixels:"), "refused before any work");
         var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
         Assert.AreEqual(2, clash.ExitCode, clash.Error);
@@ -293,6 +293,11 @@ public sealed class CliTests
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "| native (CP factors saved) | scaled-linear |");
         StringAssert.Contains(output, "| native (CP factors recomputed) | scaled-linear |");
+        (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",
+            "--warmup", "0", "--threads", "1", "--compare-variant", "slot-gradients");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| native (CP slot gradients kept) | scaled-linear |");
+        StringAssert.Contains(output, "| native (CP slot gradients recomputed) | scaled-linear |");
     }
 
     [TestMethod]
