@@ -8,9 +8,9 @@
 // the two widths give identical results bit for bit (NativeKernelTests checks it); only the number of columns per
 // instruction differs. Blocks of 6 rows × 32 columns (12 accumulators, two loads of B and six broadcasts per 12 FMAs)
 // while 32 columns are left, then 8 rows × 16 columns (8 accumulators): enough independent FMA chains to cover the
-// FMA's latency on both ports. Measured on the development VM against 6 × 16 blocks, data in cache (docs/benchmarks.md):
-// ×0.68–0.85 the time at K = 32 and 64, ×0.82–0.93 at K = 16; the 6 × 16 blocks were ×1.6 the 8-float kernel's
-// throughput.
+// FMA's latency on both ports. Measured on the development VM against 6 × 16 blocks, data in cache
+// (tools/gemm-bench, docs/benchmarks.md): ×0.50–0.74 the time at K = 64, ×0.63–0.69 at K = 32, ×0.78–0.96 at K = 16;
+// the 6 × 16 blocks were ×1.6 the 8-float kernel's throughput.
 #include <cstdint>
 
 #include "gemm_rows.h"
