@@ -40,13 +40,13 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     internal static bool? KeepSlotGradients { get; set; }
 
     /// <summary>
-    /// Whether the backward pass of <paramref name="layer"/> keeps the slots' gradients between its halves: only where
-    /// the factors were not saved (<paramref name="factorsSaved"/> false), as computing t again then means computing the
+    /// Whether a CP backward pass keeps the slots' gradients between its halves: only where the forward pass did not
+    /// save the slots' factors (<paramref name="factorsSaved"/> false), as computing t again then means computing the
     /// factors again too, one GEMM per slot. Where they were saved, t costs the input half one multiplication per value
     /// of the factors it reads instead, and the F·H·B·O floats of t are never written (at QG-CP K=64, 200 MB per step)
     /// — measured in one process (<c>bench --compare-variant slot-gradients</c>, docs/benchmarks.md).
     /// </summary>
-    internal static bool KeepsSlotGradients(InnerLayer layer, bool factorsSaved) => KeepSlotGradients ?? !factorsSaved;
+    internal static bool KeepsSlotGradients(bool factorsSaved) => KeepSlotGradients ?? !factorsSaved;
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
@@ -79,13 +79,14 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             using var g = gradOutput.contiguous();
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
+            bool factorsSaved = z.numel() > 0;   // an empty tensor when the backward pass computes them again
             // The slots' gradients (F, H, B, O), kept by the weight half for the input half, or computed again there.
-            using var t = KeepsSlotGradients(layer, factorsSaved: z.numel() > 0) ? torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device) : null;
+            using var t = KeepsSlotGradients(factorsSaved) ? torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device) : null;
             var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g),
-                pz = z.numel() == 0 ? IntPtr.Zero : CircuitsNative.DataPointer(z), pd = CircuitsNative.DataPointer(divisors),
+                pz = factorsSaved ? CircuitsNative.DataPointer(z) : IntPtr.Zero, pd = CircuitsNative.DataPointer(divisors),
                 pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
                 mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
             // When the weight half keeps t, the input half reads it: they run one after the other.
