@@ -40,9 +40,11 @@ internal static class FinetuneCommand
             // The old log is replaced only together with the old model (at the first checkpoint of this run).
             using var log = RunLog.Open(Path.ChangeExtension(output, ".jsonl"));
             // Each file this run writes says when it was made and from which model (not the source's creation time).
+            // New weights score on the fast path like any new model, even when the source predates it (read as Reference).
             ModelMetadata Made(TrainingSummary? report) => model.Metadata with
             {
                 Training = report, Version = ModelMetadata.CurrentVersion, Created = DateTimeOffset.UtcNow, Source = Path.GetFullPath(source),
+                Scoring = ScoringMode.Fast,
             };
             var report = TrainingRun.Run(model.Circuit, data, options, result.GetValue(training.ProgressBar), log, output,
                 (best, _) => ModelFiles.Save(best, Made(null), output, overwrite: true));

@@ -94,8 +94,8 @@ internal static class OodCommand
                     inScores.Average(), oodScores.Average(), microseconds));
             var clock = new System.Diagnostics.Stopwatch();
 
-            var inLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, inTest, batch);
-            var oodLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, ood, batch);
+            var inLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, inTest, model.Metadata.Scoring, batch);
+            var oodLl = Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, ood, model.Metadata.Scoring, batch);
             int categories = Math.Min(d.Categories, 256);
             var pixelBackground = scores.Contains(AnomalyScore.LikelihoodRatio) ? PixelBackgroundModel.Fit(inSplits.Train, rate, categories) : null;
             var localBackground = scores.Contains(AnomalyScore.LocalComplexity) ? LocalPixelModel.Fit(inSplits.Train, categories) : null;
@@ -121,7 +121,7 @@ internal static class OodCommand
                 // What the anomaly trainer would choose by default (AnomalyScores.Choose), on up to 5,000 training images.
                 var sample = inSplits.Train.Subset(Enumerable.Range(0, Math.Min(5000, inSplits.Train.Count)).ToArray());
                 var (chosen, circuitBits, localBits) = AnomalyScores.ChooseOn(
-                    Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, sample, batch), sample, localBackground);
+                    Microsoft.ML.Circuits.Training.Evaluation.LogLikelihoods(model.Circuit, sample, model.Metadata.Scoring, batch), sample, localBackground);
                 Console.WriteLine(string.Format(c, "{0,-32} {1} (on {2:N0} training images: the circuit codes them in {3:F3} bits per dimension, the local pixel model in {4:F3})",
                     "default (automatic choice)", chosen, sample.Count, circuitBits, localBits));
             }

@@ -9,15 +9,17 @@ namespace Microsoft.ML.Circuits;
 /// Scores batches with a circuit whose weights rarely change (a transformer's): it keeps log Z and the input layer's
 /// log-probability table, which dominate the cost of scoring few images, and recomputes them when the circuit's
 /// <see cref="TensorizedCircuit.ParameterVersion"/> moves. The caches belong to the scorer, never to the circuit, so
-/// training the circuit elsewhere always sees its current weights. Thread-safe; one batch at a time.
+/// training the circuit elsewhere always sees its current weights. Scores are computed as the model's
+/// <see cref="ModelMetadata.Scoring"/> says, read at every batch. Thread-safe; one batch at a time.
 /// </summary>
-internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
+internal sealed class CircuitScorer(CircuitModel model) : IDisposable
 {
     readonly object gate = new();
     Tensor? logPartition, logProbabilities;
     long version = -1;
+    Semiring? semiring;
 
-    public TensorizedCircuit Circuit { get; } = circuit;
+    public TensorizedCircuit Circuit => model.Circuit;
 
     /// <summary>log p(x) of a batch (B, D, C) whose values the caller has validated; float64 on the CPU, shape (B).</summary>
     public double[] LogLikelihoods(Tensor x) => MarginalLogLikelihoods(x, null);
@@ -33,7 +35,7 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
             Refresh();
-            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, Semiring.Scoring, logProbabilities);
+            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, semiring!, logProbabilities);
             return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
         }
     }
@@ -41,11 +43,13 @@ internal sealed class CircuitScorer(TensorizedCircuit circuit) : IDisposable
     void Refresh()
     {
         long current = Circuit.ParameterVersion;
-        if (current == version && logPartition is not null) return;
+        var wanted = Semiring.ScoringFor(model.Metadata.Scoring);
+        if (current == version && wanted == semiring && logPartition is not null) return;
         Release();
         logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();
-        logPartition = new PartitionQuery(Circuit, Semiring.Scoring).Evaluate().detach().DetachFromDisposeScope();
+        logPartition = new PartitionQuery(Circuit, wanted).Evaluate().detach().DetachFromDisposeScope();
         version = current;
+        semiring = wanted;
     }
 
     void Release()

@@ -101,9 +101,19 @@ public sealed class CircuitModel : IDisposable
         {
             int length = Int32();
             if (length < 0 || length > limit) throw new InvalidDataException($"{source} is corrupt: a text field claims {length} bytes.");
-            var b = new byte[length];
-            Read(b);
-            return Encoding.UTF8.GetString(b);
+            if (stream.CanSeek && length > stream.Length - stream.Position)
+                throw new InvalidDataException($"{source} is truncated: a text field claims {length} bytes, more than the rest of the file holds.");
+            // In growing chunks, like the tensors: a corrupt length on a stream of unknown length allocates no more
+            // than about twice the bytes actually present.
+            var b = new byte[Math.Min(length, 1 << 16)];
+            int done = 0;
+            while (true)
+            {
+                Read(b.AsSpan(done));
+                done = b.Length;
+                if (done == length) return Encoding.UTF8.GetString(b);
+                Array.Resize(ref b, (int)Math.Min(length, 2L * done));
+            }
         }
 
         // Reads a tensor's data in growing chunks, so that a corrupt element count on a stream of unknown length
@@ -135,9 +145,15 @@ public sealed class CircuitModel : IDisposable
         {
             string json = Text(64 << 20);
             metadata = JsonSerializer.Deserialize<ModelMetadata>(json, JsonOptions) ?? new ModelMetadata();
-            if (!json.Contains("\"MetadataVersion\"", StringComparison.Ordinal)) metadata = metadata with { Version = 1 };
+            using var document = JsonDocument.Parse(json);
+            bool Has(string field) => document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(field, out _);
+            if (!Has("MetadataVersion")) metadata = metadata with { Version = 1 };
+            // Written before ScoringMode existed: those versions scored on the managed reference.
+            if (!Has(nameof(ModelMetadata.Scoring))) metadata = metadata with { Scoring = ScoringMode.Reference };
         }
         catch (JsonException e) { throw new InvalidDataException($"{source} is corrupt: its metadata is not valid JSON ({e.Message}).", e); }
+        if (!Enum.IsDefined(metadata.Scoring))
+            throw new InvalidDataException($"{source} is corrupt: its metadata's Scoring is {(int)metadata.Scoring}; expected {ScoringMode.Fast} or {ScoringMode.Reference}.");
 
         var tensors = new Dictionary<string, (long[] Shape, float[] Data)>();
         int count = Int32();

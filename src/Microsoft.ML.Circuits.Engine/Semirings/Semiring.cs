@@ -51,14 +51,27 @@ public abstract class Semiring
         circuit.Layers.Any(layer => layer.Kernel is Kernels.NativeLayerKernel native && !native.Computes(layer, SumProduct)) ? LogSumExp : SumProduct;
 
     /// <summary>
-    /// The sum-product semiring of scores that are saved or compared across versions: the ML.NET transformers' scores,
-    /// the anomaly thresholds fitted from them, and <see cref="Training.Evaluation"/>'s log-likelihoods. The log-sum-exp
-    /// reference, so a model saved by an earlier version scores bit for bit as it did (the two semirings agree to
+    /// The sum-product semiring of scores that are saved or compared across versions: the scores of models whose
+    /// <see cref="ModelMetadata.Scoring"/> is <see cref="ScoringMode.Reference"/> (every model file written before the
+    /// field existed), the anomaly thresholds fitted from them, and <see cref="Training.Evaluation"/>'s log-likelihoods
+    /// by default. The log-sum-exp reference, so a model saved by an earlier version scores bit for bit as it did (the two semirings agree to
     /// float32 rounding, not to the last bit, and a score on its threshold must not flip). Its own instance, so that
     /// the kernels can tell it apart: it runs on the managed kernel unless the circuit explicitly prefers the native
     /// kernels (<see cref="LayerKernelPreference.Native"/>), which agree with it to float32 rounding.
     /// </summary>
     internal static Semiring Scoring { get; } = new LogSumExpSemiring(reference: true);
+
+    /// <summary>
+    /// The sum-product semiring of a model's scores: <see cref="Scoring"/> (the managed reference) for
+    /// <see cref="ScoringMode.Reference"/>, <see cref="LogSumExp"/> — which the native kernels compute under
+    /// <see cref="LayerKernelPreference.Auto"/> — for <see cref="ScoringMode.Fast"/>.
+    /// </summary>
+    internal static Semiring ScoringFor(ScoringMode mode) => mode switch
+    {
+        ScoringMode.Reference => Scoring,
+        ScoringMode.Fast => LogSumExp,
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, $"Scoring must be {ScoringMode.Fast} or {ScoringMode.Reference}."),
+    };
 
     /// <summary>
     /// <paramref name="semiring"/> when it is a sum-product semiring (<see cref="SumOfNormalizedIsZero"/>); throws

@@ -23,22 +23,30 @@ public static class Evaluation
         return total / data.Count;
     }
 
-    /// <summary>The normalised log-likelihood of each image, in order.</summary>
-    public static double[] LogLikelihoods(TensorizedCircuit circuit, ImageDataset data, int batchSize = 512)
+    /// <summary>The normalised log-likelihood of each image, in order, on the managed reference (<see cref="ScoringMode.Reference"/>).</summary>
+    public static double[] LogLikelihoods(TensorizedCircuit circuit, ImageDataset data, int batchSize = 512) =>
+        LogLikelihoods(circuit, data, ScoringMode.Reference, batchSize);
+
+    /// <summary>
+    /// The normalised log-likelihood of each image, in order, computed as <paramref name="scoring"/> says — pass a
+    /// model's <see cref="ModelMetadata.Scoring"/> to get the scores its ML.NET transformer gives.
+    /// </summary>
+    public static double[] LogLikelihoods(TensorizedCircuit circuit, ImageDataset data, ScoringMode scoring, int batchSize = 512)
     {
+        var semiring = Semiring.ScoringFor(scoring);
         ArgumentNullException.ThrowIfNull(circuit);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         CheckData(circuit.Description, data);
         var result = new double[data.Count];
         using var _ = torch.no_grad();
-        using var logZ = new PartitionQuery(circuit, Semiring.Scoring).Evaluate();
+        using var logZ = new PartitionQuery(circuit, semiring).Evaluate();
         for (int start = 0; start < data.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (MarginalQuery.Upward(circuit, x, null, Semiring.Scoring, null) - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, semiring, null) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;

@@ -76,7 +76,7 @@ public static class AnomalyScores
 
     /// <summary>
     /// The score of every image of <paramref name="images"/> from its already computed natural-log likelihood
-    /// (<see cref="Evaluation.LogLikelihoods"/>), so several scores can share one circuit evaluation.
+    /// (<see cref="Evaluation.LogLikelihoods(TensorizedCircuit, ImageDataset, ScoringMode, int)"/>), so several scores can share one circuit evaluation.
     /// </summary>
     /// <param name="logLikelihoods">One normalised log-likelihood per image, in order.</param>
     /// <param name="images">The images that were scored.</param>

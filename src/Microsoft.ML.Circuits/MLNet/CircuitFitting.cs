@@ -24,6 +24,8 @@ internal static class CircuitFitting
             if (kernel == LayerKernelPreference.Native && TensorizedCircuit.NativeKernelsUnavailable is { } reason)
                 throw new ArgumentException($"Kernel is Native but the native kernels are not available: {reason}.", nameof(options.Kernel));
         }
+        if (!Enum.IsDefined(options.Scoring))
+            throw new ArgumentOutOfRangeException(nameof(options.Scoring), options.Scoring, "Scoring must be Fast or Reference.");
         if (!(options.ValidationFraction > 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options.ValidationFraction), options.ValidationFraction, "ValidationFraction must lie strictly between 0 and 1.");
         if (!(options.PixelScale > 0) || !float.IsFinite(options.PixelScale))
@@ -116,7 +118,7 @@ internal static class CircuitFitting
             if (report.StopReason == "cancelled")
                 channel.Warning($"Fitting was cancelled (MLContext.CancelExecution) after {report.Epochs} complete epochs; " +
                     $"the circuit holds the best checkpoint, epoch {report.BestEpoch} (valid bpd {report.ValidBitsPerDimension:F4}).");
-            var metadata = new ModelMetadata { Training = report with { Dataset = "IDataView" }, Compression = initial?.CompressionReport };
+            var metadata = new ModelMetadata { Training = report with { Dataset = "IDataView" }, Compression = initial?.CompressionReport, Scoring = options.Scoring };
             return (new CircuitModel(circuit, metadata), pixels, images);
         }
         catch

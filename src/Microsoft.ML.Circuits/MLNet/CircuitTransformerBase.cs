@@ -23,7 +23,7 @@ public abstract class CircuitTransformerBase : ITransformer, IDisposable
         ArgumentNullException.ThrowIfNull(env);
         Host = env.Register(name);
         Model = model ?? throw new ArgumentNullException(nameof(model));
-        scorer = new Lazy<CircuitScorer>(() => new CircuitScorer(Model.Circuit));
+        scorer = new Lazy<CircuitScorer>(() => new CircuitScorer(Model));
         if (scoringBatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(scoringBatchSize), scoringBatchSize, "ScoringBatchSize must be at least 1.");
         var d = model.Description;

@@ -43,7 +43,7 @@ public sealed class ProbabilisticCircuitAnomalyTrainer : IEstimator<CircuitAnoma
         try
         {
             int categories = Math.Min(model.Description.Categories, 256);
-            var logLikelihoods = Training.Evaluation.LogLikelihoods(model.Circuit, images);
+            var logLikelihoods = Training.Evaluation.LogLikelihoods(model.Circuit, images, model.Metadata.Scoring);
             // The local model is needed to choose the score (no score set) and by LocalComplexity itself.
             var local = options.AnomalyScore is null or AnomalyScore.LocalComplexity ? LocalPixelModel.Fit(images, categories) : null;
             var score = options.AnomalyScore ?? ChooseScore(logLikelihoods, images, local!);

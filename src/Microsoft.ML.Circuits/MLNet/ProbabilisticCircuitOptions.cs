@@ -100,6 +100,14 @@ public class ProbabilisticCircuitOptions
     public LayerKernelPreference? Kernel { get; set; }
 
     /// <summary>
+    /// How the fitted transformer computes its scores, and with them the anomaly threshold (default
+    /// <see cref="ScoringMode.Fast"/>: the native kernels where they are available, to float32 rounding of the managed
+    /// reference; <see cref="ScoringMode.Reference"/>: the managed log-sum-exp reference, bit for bit). Saved with the
+    /// model (<see cref="ModelMetadata.Scoring"/>); models saved before it existed score on the reference.
+    /// </summary>
+    public ScoringMode Scoring { get; set; } = ScoringMode.Fast;
+
+    /// <summary>
     /// When true, the fitted transformer reads NaN in a Single pixel column as a missing pixel and emits the exact
     /// marginal log-likelihood of the observed pixels (see <see cref="ProbabilisticCircuitTransformer.AllowMissingPixels"/>).
     /// Fitting itself needs complete images. Default false: NaN is an error.
