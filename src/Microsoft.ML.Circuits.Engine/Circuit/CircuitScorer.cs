@@ -43,7 +43,7 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
     void Refresh()
     {
         long current = Circuit.ParameterVersion;
-        var wanted = Semiring.ScoringFor(model.Metadata.Scoring);
+        var wanted = Semiring.ScoringFor(model.Metadata.Scoring, Circuit);
         if (current == version && wanted == semiring && logPartition is not null) return;
         Release();
         logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();

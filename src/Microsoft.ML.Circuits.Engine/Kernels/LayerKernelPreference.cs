@@ -11,8 +11,9 @@ public enum LayerKernelPreference
     /// <summary>
     /// The kernel measured fastest where it applies: the native kernel on the CPU when the native
     /// library is available (it beats the managed kernels in <c>bench --compare-kernels</c>), the managed kernel
-    /// elsewhere. The scores that are saved or compared across versions (the ML.NET transformers, evaluation) stay on
-    /// the managed kernel so they are bit for bit those of earlier versions.
+    /// elsewhere. The scores of models on the reference (<see cref="ScoringMode.Reference"/>: model files written before
+    /// <see cref="ModelMetadata.Scoring"/> existed) and <see cref="Training.Evaluation"/>'s default stay on the managed
+    /// kernel so they are bit for bit those of earlier versions.
     /// </summary>
     Auto,
 

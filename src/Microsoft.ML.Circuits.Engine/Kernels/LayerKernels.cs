@@ -45,8 +45,8 @@ internal static class LayerKernels
     /// The kernel of a layer. <see cref="LayerKernelPreference.Native"/>: the native one where it applies (an error if
     /// the library is missing). <see cref="LayerKernelPreference.Auto"/>: the native one where it applies and the
     /// library loaded — it measures faster than the managed kernels on either path in <c>bench --compare-kernels</c>
-    /// (docs/benchmarks.md, "Native kernels") — except for <see cref="Semiring.Scoring"/>'s passes, which stay on the
-    /// managed kernel so saved models score bit for bit as before. The managed one otherwise.
+    /// (docs/benchmarks.md, "Native kernels") — except for <see cref="Semiring.Scoring"/>'s passes (models in
+    /// <see cref="ScoringMode.Reference"/>), which stay on the managed kernel so those models score bit for bit as before. The managed one otherwise.
     /// </summary>
     public static ILayerKernel Select(LayerSpecKind kind, Device device, LayerKernelPreference preference) =>
         Choose(NativeServes(kind, device), preference) is { } auto ? Native(kind, auto) : ManagedLayerKernel.Instance;

@@ -62,14 +62,15 @@ public abstract class Semiring
     internal static Semiring Scoring { get; } = new LogSumExpSemiring(reference: true);
 
     /// <summary>
-    /// The sum-product semiring of a model's scores: <see cref="Scoring"/> (the managed reference) for
-    /// <see cref="ScoringMode.Reference"/>, <see cref="LogSumExp"/> — which the native kernels compute under
-    /// <see cref="LayerKernelPreference.Auto"/> — for <see cref="ScoringMode.Fast"/>.
+    /// The sum-product semiring of the scores of <paramref name="circuit"/>: <see cref="Scoring"/> (the managed reference)
+    /// for <see cref="ScoringMode.Reference"/>; for <see cref="ScoringMode.Fast"/> the circuit's fastest path,
+    /// <see cref="SumProductFor"/> (scaled-linear on the native CP, CP-XS and mixing kernels, log-sum-exp where a native
+    /// kernel computes only that), which the native kernels run under <see cref="LayerKernelPreference.Auto"/>.
     /// </summary>
-    internal static Semiring ScoringFor(ScoringMode mode) => mode switch
+    internal static Semiring ScoringFor(ScoringMode mode, TensorizedCircuit circuit) => mode switch
     {
         ScoringMode.Reference => Scoring,
-        ScoringMode.Fast => LogSumExp,
+        ScoringMode.Fast => SumProductFor(circuit),
         _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, $"Scoring must be {ScoringMode.Fast} or {ScoringMode.Reference}."),
     };
 

@@ -33,20 +33,23 @@ public static class Evaluation
     /// </summary>
     public static double[] LogLikelihoods(TensorizedCircuit circuit, ImageDataset data, ScoringMode scoring, int batchSize = 512)
     {
-        var semiring = Semiring.ScoringFor(scoring);
         ArgumentNullException.ThrowIfNull(circuit);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         CheckData(circuit.Description, data);
+        var semiring = Semiring.ScoringFor(scoring, circuit);
         var result = new double[data.Count];
         using var _ = torch.no_grad();
         using var logZ = new PartitionQuery(circuit, semiring).Evaluate();
+        // The fast path reads the input layer's table computed once, as the transformers' scorer does, so that both give
+        // the same bits (the fused input node of the scaled-linear path rounds differently); the reference is unchanged.
+        using var table = scoring == ScoringMode.Fast ? circuit.Input.LogProbabilities() : null;
         for (int start = 0; start < data.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (MarginalQuery.Upward(circuit, x, null, semiring, null) - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, semiring, table) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;

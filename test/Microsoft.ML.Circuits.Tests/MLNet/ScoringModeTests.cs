@@ -48,6 +48,9 @@ public sealed class ScoringModeTests
         if (TensorizedCircuit.NativeKernelsUnavailable is null)
             Assert.IsFalse(fast.SequenceEqual(reference), "the fast scores did run on the native kernels (they round differently)");
         CollectionAssert.AreEqual(Floats(fast), MLNetData.Column(transformer.Transform(data), "LogLikelihood"), "the transformer scores a Fast model on the fast path");
+        // A row's score does not depend on the batch it is scored in: one row at a time gives the same bits.
+        var engine = context.Model.CreatePredictionEngine<Small, MLNetData.Scores>(transformer);
+        CollectionAssert.AreEqual(Floats(fast), rows.Select(r => engine.Predict(r).LogLikelihood).ToArray(), "PredictionEngine, row by row");
 
         // The scorer reads the mode at every batch: switching the model to Reference gives the reference bits.
         model.Metadata = model.Metadata with { Scoring = ScoringMode.Reference };

@@ -86,9 +86,13 @@ public sealed class FusedAdamTests
         {
             var native = Train(preference);
             Assert.AreEqual("native", native.Optimizer, $"{preference}");
-            // Three steps of native kernels and the fused Adam land where the managed ones do, to float32 rounding.
+            // Three steps of native kernels and the fused Adam land where the managed ones do, to float32 rounding of the
+            // gradients as Adam amplifies it (its step m̂/√v̂ does not shrink with a small gradient): the largest
+            // difference, in the 4×4×2×2 layer, was 3.2e-4 with the native exp and log of before and 3.6e-4 since every
+            // entry goes through libmvec's vector functions (fast_math.cpp), at a learning rate of 0.1.
             for (int p = 0; p < managed.Weights.Length; p++)
-                Assert.IsTrue(managed.Weights[p].allclose(native.Weights[p], rtol: 1e-3, atol: 1e-4), $"{preference}: parameter {p}");
+                Assert.IsTrue(managed.Weights[p].allclose(native.Weights[p], rtol: 1e-3, atol: 5e-4),
+                    $"{preference}: parameter {p} differs by up to {(managed.Weights[p] - native.Weights[p]).abs().max().item<float>()}");
         }
     }
 }
