@@ -8,9 +8,11 @@ namespace Microsoft.ML.Circuits;
 public enum ScoringMode
 {
     /// <summary>
-    /// The fastest kernels the circuit has: the native kernels on the CPU where libCircuitsNative loaded and the
-    /// circuit's <see cref="TensorizedCircuit.KernelPreference"/> allows them, the managed ones otherwise (log-sum-exp
-    /// either way). What models made by this version use.
+    /// The circuit's fastest path: the native kernels on the CPU where libCircuitsNative loaded and the circuit's
+    /// <see cref="TensorizedCircuit.KernelPreference"/> allows them, the managed ones otherwise; scaled-linear values
+    /// where every native kernel of the circuit computes them (CP, CP-XS, mixing), log-sum-exp otherwise (Tucker,
+    /// CP-S). On the native kernels a row's score does not depend on the other rows of its batch. What models made by
+    /// this version use.
     /// </summary>
     Fast,
 
