@@ -51,7 +51,7 @@ int32_t circuits_input_forward(const float* table, const int64_t* x, int64_t bat
             for (int64_t p = 0; p < replicas; p++) {
                 float* out = y + ((d * replicas + p) * batch + b) * units;
                 const float* first = table + ((d * channels) * categories + values[0]) * width + p * units;
-                std::memcpy(out, first, sizeof(float) * units);
+                circuits::Copy(first, out, units);
                 for (int64_t c = 1; c < channels; c++) {
                     const float* row = table + ((d * channels + c) * categories + values[c]) * width + p * units;
                     for (int64_t k = 0; k < units; k++) out[k] += row[k];
