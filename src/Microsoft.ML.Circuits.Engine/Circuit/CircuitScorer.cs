@@ -15,7 +15,7 @@ namespace Microsoft.ML.Circuits;
 internal sealed class CircuitScorer(CircuitModel model) : IDisposable
 {
     readonly object gate = new();
-    Tensor? logPartition, logProbabilities;
+    Tensor? logPartition, logProbabilities, scaledTable;
     long version = -1;
     Semiring? semiring;
 
@@ -35,7 +35,9 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
             Refresh();
-            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, semiring!, logProbabilities);
+            var logCircuit = missing is null && scaledTable is not null
+                ? Circuit.UpwardScaledTable(x, scaledTable)
+                : MarginalQuery.Upward(Circuit, x, missing, semiring!, logProbabilities);
             return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
         }
     }
@@ -48,6 +50,7 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
         Release();
         logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();
         logPartition = new PartitionQuery(Circuit, wanted).Evaluate().detach().DetachFromDisposeScope();
+        scaledTable = Circuit.ScaledInputTable(logProbabilities, wanted)?.DetachFromDisposeScope();
         version = current;
         semiring = wanted;
     }
@@ -56,7 +59,8 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
     {
         logPartition?.Dispose();
         logProbabilities?.Dispose();
-        logPartition = logProbabilities = null;
+        scaledTable?.Dispose();
+        logPartition = logProbabilities = scaledTable = null;
     }
 
     public void Dispose()

@@ -222,6 +222,36 @@ public sealed class TensorizedCircuit : nn.Module<Tensor, Tensor>
 
     Kernels.InputRegionMaps? inputRegionMaps;
 
+    /// <summary>
+    /// The input layer's <paramref name="logProbabilities"/> (D, 1, N, P, K) converted once into scaled-linear form
+    /// (D, 1, N, P, K + 1), for scoring passes that read the table for many batches (<see cref="CircuitScorer"/>,
+    /// <see cref="Training.Evaluation"/>): then a batch's input regions are a gather (<see cref="UpwardScaledTable"/>)
+    /// with no exponential per image and pixel, and the same numbers as gathering log-values and converting them. For
+    /// a scaled-linear pass on the native kernels over a single-channel layer whose input regions are its variables;
+    /// null otherwise.
+    /// </summary>
+    internal Tensor? ScaledInputTable(Tensor logProbabilities, Semiring semiring)
+    {
+        if (inputRegionGather is not null || Input.Channels != 1 || !Input.GathersNatively
+            || !Kernels.ToScaledFunction.Serves(this, logProbabilities, semiring))
+            return null;
+        using var _ = torch.no_grad();
+        using var rows = logProbabilities.detach().reshape(-1, Input.Units);
+        using var scaled = Kernels.ToScaledFunction.Apply(rows);
+        return scaled.view(Input.Variables, 1, Input.Categories, Input.Replicas, Input.Units + 1);
+    }
+
+    /// <summary>
+    /// log c(x) (B) of pixels <paramref name="x"/> (B, D, 1), none missing, over scaled-linear values, the input
+    /// regions gathered from <paramref name="scaledTable"/> (<see cref="ScaledInputTable"/>).
+    /// </summary>
+    internal Tensor UpwardScaledTable(Tensor x, Tensor scaledTable)
+    {
+        using var scope = NewDisposeScope();
+        var first = Kernels.NativeInputKernel.GatherScaled(Input, scaledTable, x);
+        return EvaluateFrom(first, Semiring.ScaledLinear).Root.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Disposes the module's tensors and the fused input kernel's region maps.</summary>
     protected override void Dispose(bool disposing)
     {

@@ -58,6 +58,19 @@ internal sealed class NativeInputKernel
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The input regions (D·P, B, K + 1) of a single-channel layer whose regions are its variables, in scaled-linear
+    /// form: each pixel's row gathered from <paramref name="scaledTable"/> (D, 1, N, P, K + 1), the layer's
+    /// log-probabilities converted once (<see cref="TensorizedCircuit.ScaledInputTable"/>) — the same numbers as the
+    /// gather of log-values and their conversion, row by row, without an exponential per image and pixel. No gradient.
+    /// </summary>
+    public static Tensor GatherScaled(CategoricalInputLayer layer, Tensor scaledTable, Tensor x)
+    {
+        NativeAutograd.ThrowPendingFailure();
+        using var pixels = x.contiguous();
+        return InputFunction.Gather(scaledTable, pixels, layer, layer.Units + 1);
+    }
+
     /// <summary>log p(x) (D·P, B, K) from the layer's log-probabilities (D, C, N, P, K) and pixels x (B, D, C).</summary>
     public static Tensor Forward(CategoricalInputLayer layer, Tensor logProbabilities, Tensor x)
     {
@@ -108,14 +121,19 @@ internal sealed class InputFunction : autograd.SingleTensorFunction<InputFunctio
     }
 
     /// <summary>The forward pass: (D·P, B, K), row d·P + p.</summary>
-    public static Tensor Run(Tensor table, Tensor x, Shape shape)
+    public static Tensor Run(Tensor table, Tensor x, Shape shape) => Gather(table, x, shape.Layer, shape.Layer.Units);
+
+    /// <summary>
+    /// Rows of <paramref name="units"/> floats gathered from <paramref name="table"/> (D, C, N, P, units), summed over
+    /// the channels: (D·P, B, units), row d·P + p. <paramref name="x"/>: contiguous int64 pixels (B, D, C).
+    /// </summary>
+    internal static Tensor Gather(Tensor table, Tensor x, CategoricalInputLayer layer, long units)
     {
-        var layer = shape.Layer;
         long batch = x.shape[0];
-        var y = torch.empty([(long)layer.Variables * layer.Replicas, batch, layer.Units], ScalarType.Float32, table.device);
+        var y = torch.empty([(long)layer.Variables * layer.Replicas, batch, units], ScalarType.Float32, table.device);
         IntPtr pt = CircuitsNative.DataPointer(table), px = CircuitsNative.DataPointer(x), py = CircuitsNative.DataPointer(y);
         CircuitsNative.ForRanges(layer.Variables, (begin, end) => CircuitsNative.circuits_input_forward(pt, px, batch, layer.Variables,
-            layer.Channels, layer.Categories, layer.Replicas, layer.Units, py, begin, end), failure => PixelError(failure, layer));
+            layer.Channels, layer.Categories, layer.Replicas, units, py, begin, end), failure => PixelError(failure, layer));
         GC.KeepAlive(table);
         GC.KeepAlive(x);
         return y;

@@ -32,6 +32,9 @@ public sealed class CategoricalInputLayer : nn.Module<Tensor, Tensor>
     /// <summary>Which kernel gathers the pixels' log-probabilities: "native" or "managed" (see <see cref="Kernels.LayerKernels.SelectInput"/>).</summary>
     internal string KernelName => nativeKernel is null ? "managed" : "native";
 
+    /// <summary>Whether the native gather serves this layer (its kernel preference allows it and the library loaded).</summary>
+    internal bool GathersNatively => nativeKernel is not null;
+
     internal void SelectKernel(LayerKernelPreference preference, Device device) =>
         nativeKernel = Kernels.LayerKernels.SelectInput(device, preference);
 

@@ -41,15 +41,18 @@ public static class Evaluation
         var result = new double[data.Count];
         using var _ = torch.no_grad();
         using var logZ = new PartitionQuery(circuit, semiring).Evaluate();
-        // The fast path reads the input layer's table computed once, as the transformers' scorer does, so that both give
-        // the same bits (the fused input node of the scaled-linear path rounds differently); the reference is unchanged.
+        // The fast path reads the input layer's table computed once (in scaled-linear form where it can), as the
+        // transformers' scorer does, so that both give the same bits (the fused input node of the scaled-linear path
+        // rounds differently); the reference is unchanged.
         using var table = scoring == ScoringMode.Fast ? circuit.Input.LogProbabilities() : null;
+        using var scaledTable = table is null ? null : circuit.ScaledInputTable(table, semiring);
         for (int start = 0; start < data.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var ll = (MarginalQuery.Upward(circuit, x, null, semiring, table) - logZ).to(ScalarType.Float64).cpu();
+            var logCircuit = scaledTable is not null ? circuit.UpwardScaledTable(x, scaledTable) : MarginalQuery.Upward(circuit, x, null, semiring, table);
+            var ll = (logCircuit - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;

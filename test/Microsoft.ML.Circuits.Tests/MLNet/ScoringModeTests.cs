@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.ML.Circuits.Data;
 using Microsoft.ML.Circuits.Training;
 using Microsoft.ML.Data;
+using TorchSharp;
 using static Microsoft.ML.Circuits.Tests.TinyCircuits;
 
 namespace Microsoft.ML.Circuits.Tests.MLNet;
@@ -48,6 +49,21 @@ public sealed class ScoringModeTests
         if (TensorizedCircuit.NativeKernelsUnavailable is null)
             Assert.IsFalse(fast.SequenceEqual(reference), "the fast scores did run on the native kernels (they round differently)");
         CollectionAssert.AreEqual(Floats(fast), MLNetData.Column(transformer.Transform(data), "LogLikelihood"), "the transformer scores a Fast model on the fast path");
+        // The fast path gathers the input regions from the table converted once: the same bits as gathering log-values
+        // and converting them batch by batch.
+        using (torch.no_grad())
+        {
+            using var x = TinyCircuits.RandomImages(description, 20, seed: 4);
+            using var table = model.Circuit.Input.LogProbabilities();
+            using var scaledTable = model.Circuit.ScaledInputTable(table, Microsoft.ML.Circuits.Semirings.Semiring.ScaledLinear);
+            if (TensorizedCircuit.NativeKernelsUnavailable is null) Assert.IsNotNull(scaledTable, "a single-channel QG-CP circuit on the native kernels");
+            if (scaledTable is not null)
+            {
+                using var gathered = model.Circuit.UpwardScaledTable(x, scaledTable);
+                using var converted = Microsoft.ML.Circuits.Queries.MarginalQuery.Upward(model.Circuit, x, null, Microsoft.ML.Circuits.Semirings.Semiring.ScaledLinear, table);
+                CollectionAssert.AreEqual(converted.data<float>().ToArray(), gathered.data<float>().ToArray(), "the table converted once");
+            }
+        }
         // A row's score does not depend on the batch it is scored in: one row at a time gives the same bits.
         var engine = context.Model.CreatePredictionEngine<Small, MLNetData.Scores>(transformer);
         CollectionAssert.AreEqual(Floats(fast), rows.Select(r => engine.Predict(r).LogLikelihood).ToArray(), "PredictionEngine, row by row");
