@@ -18,6 +18,7 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
     Tensor? logPartition, logProbabilities, scaledTable;
     long version = -1;
     Semiring? semiring;
+    LayerKernelPreference preference;
 
     public TensorizedCircuit Circuit => model.Circuit;
 
@@ -46,13 +47,15 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
     {
         long current = Circuit.ParameterVersion;
         var wanted = Semiring.ScoringFor(model.Metadata.Scoring, Circuit);
-        if (current == version && wanted == semiring && logPartition is not null) return;
+        // The caches depend on the weights, the semiring and the kernels (the scaled table is read by the native gather).
+        if (current == version && wanted == semiring && Circuit.KernelPreference == preference && logPartition is not null) return;
         Release();
         logProbabilities = Circuit.Input.LogProbabilities().detach().DetachFromDisposeScope();
         logPartition = new PartitionQuery(Circuit, wanted).Evaluate().detach().DetachFromDisposeScope();
         scaledTable = Circuit.ScaledInputTable(logProbabilities, wanted)?.DetachFromDisposeScope();
         version = current;
         semiring = wanted;
+        preference = Circuit.KernelPreference;
     }
 
     void Release()

@@ -68,6 +68,15 @@ public sealed class ScoringModeTests
         var engine = context.Model.CreatePredictionEngine<Small, MLNetData.Scores>(transformer);
         CollectionAssert.AreEqual(Floats(fast), rows.Select(r => engine.Predict(r).LogLikelihood).ToArray(), "PredictionEngine, row by row");
 
+        // The scorer's caches follow the circuit's kernels: on the managed kernels a Fast model scores as Evaluation does there.
+        model.Circuit.KernelPreference = LayerKernelPreference.Managed;
+        var managedFast = Evaluation.LogLikelihoods(model.Circuit, images, ScoringMode.Fast);
+        CollectionAssert.AreEqual(Floats(managedFast), MLNetData.Column(transformer.Transform(data), "LogLikelihood"), "after switching to the managed kernels");
+        if (TensorizedCircuit.NativeKernelsUnavailable is null)
+            Assert.IsFalse(managedFast.SequenceEqual(fast), "the managed kernels round differently, so the check above could tell the two apart");
+        model.Circuit.KernelPreference = LayerKernelPreference.Auto;
+        CollectionAssert.AreEqual(Floats(fast), MLNetData.Column(transformer.Transform(data), "LogLikelihood"), "back on the native kernels");
+
         // The scorer reads the mode at every batch: switching the model to Reference gives the reference bits.
         model.Metadata = model.Metadata with { Scoring = ScoringMode.Reference };
         CollectionAssert.AreEqual(Floats(reference), MLNetData.Column(transformer.Transform(data), "LogLikelihood"), "a Reference model scores on the reference");
