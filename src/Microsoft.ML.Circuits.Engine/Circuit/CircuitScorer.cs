@@ -36,9 +36,7 @@ internal sealed class CircuitScorer(CircuitModel model) : IDisposable
             using var _ = torch.no_grad();
             using var scope = NewDisposeScope();
             Refresh();
-            var logCircuit = missing is null && scaledTable is not null
-                ? Circuit.UpwardScaledTable(x, scaledTable)
-                : MarginalQuery.Upward(Circuit, x, missing, semiring!, logProbabilities);
+            var logCircuit = MarginalQuery.Upward(Circuit, x, missing, semiring!, logProbabilities, scaledTable);
             return (logCircuit - logPartition!).to(ScalarType.Float64).cpu().data<double>().ToArray();
         }
     }

@@ -144,8 +144,8 @@ public sealed class CircuitModel : IDisposable
         try
         {
             string json = Text(64 << 20);
-            metadata = JsonSerializer.Deserialize<ModelMetadata>(json, JsonOptions) ?? new ModelMetadata();
             using var document = JsonDocument.Parse(json);
+            metadata = document.Deserialize<ModelMetadata>(JsonOptions) ?? new ModelMetadata();
             bool Has(string field) => document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(field, out _);
             if (!Has("MetadataVersion")) metadata = metadata with { Version = 1 };
             // Written before ScoringMode existed: those versions scored on the managed reference.

@@ -40,9 +40,15 @@ public sealed class MarginalQuery : CircuitQuery
         return Upward(Circuit, x, missing, Semiring, null);
     }
 
-    /// <summary>One upward pass over <paramref name="semiring"/> without validating values (the caller has).</summary>
-    internal static Tensor Upward(TensorizedCircuit circuit, Tensor x, Tensor? missing, Semiring semiring, Tensor? logProbabilities)
+    /// <summary>
+    /// One upward pass over <paramref name="semiring"/> without validating values (the caller has). A scorer's caches:
+    /// <paramref name="logProbabilities"/>, the input layer's table, and <paramref name="scaledTable"/>, the same table
+    /// in scaled-linear form (<see cref="TensorizedCircuit.ScaledInputTable"/>), read when no pixel is missing.
+    /// </summary>
+    internal static Tensor Upward(TensorizedCircuit circuit, Tensor x, Tensor? missing, Semiring semiring, Tensor? logProbabilities,
+        Tensor? scaledTable = null)
     {
+        if (missing is null && scaledTable is not null) return circuit.UpwardScaledTable(x, scaledTable);
         using var scope = NewDisposeScope();
         if (missing is null && logProbabilities is null && circuit.EvaluateScaledPixels(x, semiring) is { } fused)
             return fused.Root.MoveToOuterDisposeScope();

@@ -51,8 +51,7 @@ public static class Evaluation
             using var scope = NewDisposeScope();
             int count = Math.Min(batchSize, data.Count - start);
             var x = data.Batch(start, count, circuit.Device);
-            var logCircuit = scaledTable is not null ? circuit.UpwardScaledTable(x, scaledTable) : MarginalQuery.Upward(circuit, x, null, semiring, table);
-            var ll = (logCircuit - logZ).to(ScalarType.Float64).cpu();
+            var ll = (MarginalQuery.Upward(circuit, x, null, semiring, table, scaledTable) - logZ).to(ScalarType.Float64).cpu();
             ll.data<double>().CopyTo(result.AsSpan(start, count));
         }
         return result;
