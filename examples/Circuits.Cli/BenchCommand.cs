@@ -37,7 +37,7 @@ internal static class BenchCommand
         };
         var compareVariant = new Option<string?>("--compare-variant")
         {
-            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there) or slot-gradients (the scaled-linear CP backward pass's slot gradients kept between its weight and input halves vs computed again in the input half)",
+            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there) slot-gradients (the scaled-linear CP backward pass in two passes, its slot gradients kept between its weight and input halves vs computed again in the input half) or fused-backward (the scaled-linear CP backward pass in two passes, its weight half over the folds then its input half over the images, vs one pass over chunks of images)",
         };
         var images = new Option<string>("--images")
         {
@@ -176,8 +176,10 @@ internal static class BenchCommand
             : throw new ArgumentException("--compare-variant avx512: this CPU lacks AVX-512F, so the native kernels run on 8-float vectors only."),
         "fused-input" => [new("input in steps", () => TensorizedCircuit.FuseScaledInput = false), new("input fused", () => TensorizedCircuit.FuseScaledInput = true)],
         "recompute-factors" => [new("CP factors saved", () => CpScaledFunction.RecomputeFactors = false), new("CP factors recomputed", () => CpScaledFunction.RecomputeFactors = true)],
-        "slot-gradients" => [new("CP slot gradients kept", () => CpScaledFunction.KeepSlotGradients = true), new("CP slot gradients recomputed", () => CpScaledFunction.KeepSlotGradients = false)],
-        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors or slot-gradients."),
+        "slot-gradients" => [new("CP slot gradients kept", () => (CpScaledFunction.FuseBackward, CpScaledFunction.KeepSlotGradients) = (false, true)),
+            new("CP slot gradients recomputed", () => (CpScaledFunction.FuseBackward, CpScaledFunction.KeepSlotGradients) = (false, false))],
+        "fused-backward" => [new("CP backward in two passes", () => CpScaledFunction.FuseBackward = false), new("CP backward fused", () => CpScaledFunction.FuseBackward = true)],
+        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors, slot-gradients or fused-backward."),
     };
 
     /// <param name="settings">Per variant, the native setting switched on before each of its passes (null: the process's).</param>
@@ -186,7 +188,8 @@ internal static class BenchCommand
     {
         int widthBefore = CircuitsNative.VectorWidth;
         bool fuseBefore = TensorizedCircuit.FuseScaledInput;
-        bool? recomputeBefore = CpScaledFunction.RecomputeFactors, keepBefore = CpScaledFunction.KeepSlotGradients;
+        bool? recomputeBefore = CpScaledFunction.RecomputeFactors, keepBefore = CpScaledFunction.KeepSlotGradients,
+            fuseBackwardBefore = CpScaledFunction.FuseBackward;
         void Prepare(int p) => settings?[p].Select();
         var circuits = variants.Select(v =>
         {
@@ -259,6 +262,7 @@ internal static class BenchCommand
                 TensorizedCircuit.FuseScaledInput = fuseBefore;
                 CpScaledFunction.RecomputeFactors = recomputeBefore;
                 CpScaledFunction.KeepSlotGradients = keepBefore;
+                CpScaledFunction.FuseBackward = fuseBackwardBefore;
             }
             foreach (var step in trainingSteps) step.Dispose();
             foreach (var circuit in circuits) circuit.Dispose();

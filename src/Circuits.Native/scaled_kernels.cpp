@@ -94,6 +94,13 @@ inline void ScaledQuotient(const float* g, float d, float c, float* out, int64_t
 
 inline bool Padded(const uint8_t* mask, int64_t slot) { return mask != nullptr && mask[slot] == 0; }
 
+// The CP weight gradient gw[f, h] = Σ_b x_h[b]ᵀ t_h[b] is summed per chunk of GradientChunk images (chunk c: images
+// [c·GradientChunk, (c + 1)·GradientChunk), whatever the threads), then the chunks' sums in chunk order — by the weight
+// half of the two-pass backward pass and by the fused pass alike, so the two give the same bits, with any thread count.
+constexpr int64_t GradientChunk = 64;
+
+inline int64_t GradientChunks(int64_t batch) { return (batch + GradientChunk - 1) / GradientChunk; }
+
 // What the CP backward halves read: the rows each slot read, the weights, the output's gradient g (F, B, O + 1), the
 // slots' factors z (F, H, B, O) or null, the slots' divisors (F, H, B) and the outputs' maxima (F, B).
 struct CpSlots {
@@ -241,16 +248,73 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
     int64_t width = k + 1;
     SlotGradientScratch scratch(arity, batch, o, z == nullptr, t == nullptr);
     CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    std::vector<float> part(k * o);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         const float* ts = SlotGradients(slots, f, 0, batch, scratch, t != nullptr ? t + f * arity * batch * o : nullptr);
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
             float* gm = gw + slot * k * o;
-            if (Padded(mask, slot)) std::memset(gm, 0, sizeof(float) * k * o);
-            // gm (k × o) = xᵀ (k × batch) · t (batch × o): A(i, b) = x[b·(k + 1) + i].
-            else Gemm(rows[slot], 1, width, k, ts + h * batch * o, o, batch, o, gm, o);
+            if (Padded(mask, slot)) {
+                std::memset(gm, 0, sizeof(float) * k * o);
+                continue;
+            }
+            // Chunk by chunk (see GradientChunk): gm (k × o) = Σ_c x_cᵀ (k × n) · t_c (n × o), A(i, b) = x[b·(k + 1) + i].
+            for (int64_t b0 = 0; b0 < batch; b0 += GradientChunk) {
+                int64_t n = std::min(GradientChunk, batch - b0);
+                Gemm(rows[slot] + b0 * width, 1, width, k, ts + h * batch * o + b0 * o, o, n, o, b0 == 0 ? gm : part.data(), o);
+                if (b0 > 0) AddInto(part.data(), gm, k * o);
+            }
         }
     }
+    return 0;
+}
+
+/// CP family, the whole backward pass in one pass for the chunks of images [chunkBegin, chunkEnd) (chunk c: images
+/// [64c, 64c + 64), see GradientChunk): per fold and chunk the slots' gradients t (SlotGradients, computed for the chunk
+/// and never written out), each slot's share of the weight gradient for the chunk, parts[c, f, h] = x_cᵀ t_c (parts:
+/// (C, F, H, K, O), C = ⌈B / 64⌉, overwritten; zeros for padded slots; circuits_sum_chunks adds them up in chunk order),
+/// and the input gradient as circuits_cp_scaled_backward_input adds it (the same bits). Where the two-pass form writes
+/// the slots' gradients to memory between its halves or computes them twice, this computes them once per chunk and
+/// keeps them in cache. The other arguments as circuits_cp_scaled_backward_input's.
+CIRCUITS_EXPORT
+int32_t circuits_cp_scaled_backward_fused(const float* const* rows, int64_t batch, int64_t k, float* const* grads, const uint8_t* mask,
+                                          const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
+                                          const float* g, const float* z, const float* divisors, const float* maxima, float* parts,
+                                          int64_t chunkBegin, int64_t chunkEnd) {
+    FlushSubnormals flush;
+    if (chunkBegin < 0 || chunkEnd > GradientChunks(batch) || k <= 0 || o <= 0) return -1;
+    int64_t width = k + 1;
+    std::vector<float> wt(arity * k * o);
+    SlotGradientScratch scratch(arity, std::min(GradientChunk, batch), o, z == nullptr, true);
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    for (int64_t f = 0; f < folds; f++) {
+        for (int64_t h = 0; h < arity; h++)
+            if (!Padded(mask, f * arity + h)) Transpose(w + f * wFold + h * wSlot, wt.data() + h * k * o, k, o);
+        for (int64_t c = chunkBegin; c < chunkEnd; c++) {
+            int64_t b0 = c * GradientChunk, n = std::min(GradientChunk, batch - b0);
+            const float* ts = SlotGradients(slots, f, b0, n, scratch, nullptr);
+            for (int64_t h = 0; h < arity; h++) {
+                int64_t slot = f * arity + h;
+                float* part = parts + (c * folds * arity + slot) * k * o;
+                if (Padded(mask, slot)) {
+                    std::memset(part, 0, sizeof(float) * k * o);
+                    continue;
+                }
+                Gemm(rows[slot] + b0 * width, 1, width, k, ts + h * n * o, o, n, o, part, o);
+                Gemm<true>(ts + h * n * o, o, 1, n, wt.data() + h * k * o, k, o, k, grads[slot] + b0 * width, width);
+            }
+        }
+    }
+    return 0;
+}
+
+/// out[i] = the sum of parts[c, i] over the chunks c in order ((p0 + p1) + p2 …, as the weight half sums its chunks),
+/// for the entries [begin, end) of n; parts is (chunks, n).
+CIRCUITS_EXPORT
+int32_t circuits_sum_chunks(const float* parts, int64_t chunks, int64_t n, float* out, int64_t begin, int64_t end) {
+    if (begin < 0 || end > n || chunks <= 0) return -1;
+    Copy(parts + begin, out + begin, end - begin);
+    for (int64_t c = 1; c < chunks; c++) AddInto(parts + c * n + begin, out + begin, end - begin);
     return 0;
 }
 
@@ -304,40 +368,71 @@ int32_t circuits_mixing_scaled_forward(const float* const* rows, int64_t batch, 
     FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0) return -1;
     int64_t width = k + 1;
-    std::vector<float> sums(batch * k), weighted(k), shifts(batch), slotFactors(batch), differences(batch), rescaleScratch(3 * batch);
+    std::vector<float> sums(batch * k), shifts(batch), slotFactors(arity * batch), differences(batch), rescaleScratch(3 * batch);
+    std::vector<int64_t> real(arity);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         // Slot by slot, each slot's scale column read in order (image by image across the slots, every read was a
         // cache line of another block: 22 % of this kernel's samples at PD-CP K=16 sat on those loads).
         std::fill(shifts.begin(), shifts.end(), NegativeInfinity);
+        int64_t reals = 0;
         for (int64_t h = 0; h < arity; h++) {
             if (Padded(mask, f * arity + h)) continue;
+            real[reals++] = h;
             const float* xs = rows[f * arity + h];
             for (int64_t b = 0; b < batch; b++) shifts[b] = MaxOrNaN(shifts[b], xs[b * width + k]);
         }
         for (int64_t b = 0; b < batch; b++)
             if (!std::isfinite(shifts[b])) shifts[b] = 0.0f;
-        std::fill(sums.begin(), sums.end(), 0.0f);
-        for (int64_t h = 0; h < arity; h++) {
-            int64_t slot = f * arity + h;
-            if (Padded(mask, slot)) continue;
+        for (int64_t r = 0; r < reals; r++) {
+            int64_t slot = f * arity + real[r];
             const float* xs = rows[slot];
+            float* sf = slotFactors.data() + r * batch;
             // e^(s_h − s) for the batch: one vectorised exp for the differences in [ExpFloor, ExpCeiling], the scalar
             // exp for the rest (a zero slot's floor scale, NaN, ±∞).
             for (int64_t b = 0; b < batch; b++) {
                 float v = xs[b * width + k] - shifts[b];
                 differences[b] = v >= ExpFloor && v <= ExpCeiling ? v : 0.0f;
             }
-            ExpOfFinite(differences.data(), slotFactors.data(), batch);
+            ExpOfFinite(differences.data(), sf, batch);
             for (int64_t b = 0; b < batch; b++) {
                 float v = xs[b * width + k] - shifts[b];
-                if (!(v >= ExpFloor && v <= ExpCeiling)) slotFactors[b] = std::exp(v);
+                if (!(v >= ExpFloor && v <= ExpCeiling)) sf[b] = std::exp(v);
             }
-            if (factors != nullptr) std::memcpy(factors + slot * batch, slotFactors.data(), sizeof(float) * batch);
-            const float* ws = w + slot * k;
-            for (int64_t b = 0; b < batch; b++) {
-                float factor = slotFactors[b];
-                for (int64_t i = 0; i < k; i++) weighted[i] = ws[i] * factor;
-                MultiplyAdd(xs + b * width, weighted.data(), sums.data() + b * k, k);
+            if (factors != nullptr) std::memcpy(factors + slot * batch, sf, sizeof(float) * batch);
+        }
+        // Image by image, the sum over the slots (in slot order) of x_h[b] ⊙ (w_h · factor) kept in registers: each
+        // output row written once.
+        for (int64_t b = 0; b < batch; b++) {
+            float* sr = sums.data() + b * k;
+            int64_t i = 0;
+            for (; i + 16 <= k; i += 16) {
+                V8 a0 = Splat(0.0f), a1 = Splat(0.0f);
+                for (int64_t r = 0; r < reals; r++) {
+                    int64_t slot = f * arity + real[r];
+                    const float* xr = rows[slot] + b * width + i;
+                    const float* wr = w + slot * k + i;
+                    V8 factor = Splat(slotFactors[r * batch + b]);
+                    a0 += Load(xr) * (Load(wr) * factor);
+                    a1 += Load(xr + 8) * (Load(wr + 8) * factor);
+                }
+                Store(sr + i, a0);
+                Store(sr + i + 8, a1);
+            }
+            for (; i + 8 <= k; i += 8) {
+                V8 a0 = Splat(0.0f);
+                for (int64_t r = 0; r < reals; r++) {
+                    int64_t slot = f * arity + real[r];
+                    a0 += Load(rows[slot] + b * width + i) * (Load(w + slot * k + i) * Splat(slotFactors[r * batch + b]));
+                }
+                Store(sr + i, a0);
+            }
+            for (; i < k; i++) {
+                float a = 0.0f;
+                for (int64_t r = 0; r < reals; r++) {
+                    int64_t slot = f * arity + real[r];
+                    a += rows[slot][b * width + i] * (w[slot * k + i] * slotFactors[r * batch + b]);
+                }
+                sr[i] = a;
             }
         }
         RescaleRows(sums.data(), batch, k, shifts.data(), y + f * batch * width, width,

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 12;
+    const int AbiVersion = 13;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -141,6 +141,14 @@ internal static class CircuitsNative
     public static extern int circuits_cp_scaled_backward_input(IntPtr[] rows, long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w,
         long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t,
         long batchBegin, long batchEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_cp_scaled_backward_fused(IntPtr[] rows, long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w,
+        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr parts,
+        long chunkBegin, long chunkEnd);
+
+    [DllImport(Library)]
+    public static extern int circuits_sum_chunks(IntPtr parts, long chunks, long n, IntPtr output, long begin, long end);
 
     [DllImport(Library)]
     public static extern int circuits_mixing_scaled_forward(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long folds,

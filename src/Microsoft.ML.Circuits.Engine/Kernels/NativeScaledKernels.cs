@@ -48,6 +48,27 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     /// </summary>
     internal static bool KeepsSlotGradients(bool factorsSaved) => KeepSlotGradients ?? !factorsSaved;
 
+    /// <summary>
+    /// Whether the backward pass runs as one pass over chunks of images (true: per fold and chunk of 64 images the slots'
+    /// gradients, the chunk's share of the weight gradient and the input gradient, the slots' gradients kept in cache)
+    /// or as the weight half over the folds then the input half over the images (false; the same bits); null:
+    /// <see cref="FusesBackward"/> decides. For tests and <c>bench --compare-variant fused-backward</c>.
+    /// </summary>
+    internal static bool? FuseBackward { get; set; }
+
+    /// <summary>
+    /// Whether the backward pass is fused: where the forward pass did not save the slots' factors (<paramref name="factorsSaved"/>
+    /// false, matrices of at most 16 × 16). There the two-pass form either writes the slots' gradients (F·H·B·O floats,
+    /// about 100 MB per PD-CP K=16 step) to memory and reads them back or computes them, factors included, twice; the
+    /// fused pass computes them once per chunk and never writes them, for ⌈B / 64⌉ partial weight gradients of
+    /// F·H·K·O floats each, added up at the end. Measured in one process (<c>bench --compare-variant fused-backward</c>,
+    /// docs/benchmarks.md).
+    /// </summary>
+    internal static bool FusesBackward(bool factorsSaved) => FuseBackward ?? !factorsSaved;
+
+    /// <summary>Images per chunk of the weight gradient's sum (scaled_kernels.cpp's GradientChunk).</summary>
+    const long GradientChunk = 64;
+
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
         var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
@@ -80,20 +101,35 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
             bool factorsSaved = z.numel() > 0;   // an empty tensor when the backward pass computes them again
-            // The slots' gradients (F, H, B, O), kept by the weight half for the input half, or computed again there.
-            using var t = KeepsSlotGradients(factorsSaved) ? torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device) : null;
             var (wFold, wSlot) = CpFunction.Strides(shape.SharedWeights, arity, k, o);
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g),
                 pz = factorsSaved ? CircuitsNative.DataPointer(z) : IntPtr.Zero, pd = CircuitsNative.DataPointer(divisors),
-                pm = CircuitsNative.DataPointer(maxima), pt = CircuitsNative.DataPointer(t),
-                mask = CircuitsNative.DataPointer(layer.PaddingMask), pgw = CircuitsNative.DataPointer(gwFolds);
-            // When the weight half keeps t, the input half reads it: they run one after the other.
-            CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
-                rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
-            CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
-                rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, begin, end));
+                pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask),
+                pgw = CircuitsNative.DataPointer(gwFolds);
+            if (FusesBackward(factorsSaved))
+            {
+                // One pass over the chunks of images, each chunk's share of the weight gradient apart; then their sum in
+                // chunk order, over ranges of the entries.
+                long chunks = (batch + GradientChunk - 1) / GradientChunk, entries = folds * arity * k * o;
+                using var parts = torch.empty([chunks, folds, arity, k, o], ScalarType.Float32, w.device);
+                IntPtr pp = CircuitsNative.DataPointer(parts);
+                CircuitsNative.ForRanges(chunks, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_fused(
+                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pp, begin, end));
+                CircuitsNative.ForRanges(entries, (begin, end) => CircuitsNative.circuits_sum_chunks(pp, chunks, entries, pgw, begin, end));
+            }
+            else
+            {
+                // The slots' gradients (F, H, B, O), kept by the weight half for the input half, or computed again there.
+                using var t = KeepsSlotGradients(factorsSaved) ? torch.empty([folds, arity, batch, o], ScalarType.Float32, w.device) : null;
+                IntPtr pt = CircuitsNative.DataPointer(t);
+                // When the weight half keeps t, the input half reads it: they run one after the other.
+                CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
+                    rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
+                CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
+                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, begin, end));
+            }
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
             return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.SharedWeights), shape.Gradients, sourceGrads);

@@ -764,33 +764,45 @@ public sealed class NativeKernelTests
     }
 
     [TestMethod]
-    [DataRow(RegionGraphKind.QuadGraph, 6)]
-    [DataRow(RegionGraphKind.QuadTree, 6)]
-    [DataRow(RegionGraphKind.PoonDomingos, 20)]
-    public void TheScaledCpKernelsGiveTheSameBitsOnOneThreadAndOnSeveral(RegionGraphKind graph, int units)
+    [DataRow(RegionGraphKind.QuadGraph, 6, 4)]
+    [DataRow(RegionGraphKind.QuadTree, 6, 4)]
+    [DataRow(RegionGraphKind.QuadTree, 6, 5)]
+    [DataRow(RegionGraphKind.PoonDomingos, 20, 4)]
+    public void TheScaledCpKernelsGiveTheSameBitsOnOneThreadAndOnSeveral(RegionGraphKind graph, int units, int size)
     {
         RequireNative();
-        // The CP backward pass's input half computes the slots' gradients again — per chunk of 64 images, where the
-        // weight half computed them per fold — unless the weight half keeps them: 150 images make chunks of 64, 64 and
-        // 22 on one thread, ranges of 50 on three; every value must come out the same either way, and kept or not
-        // (quad trees' 4-ary partitions rescale their slots; units 20 keep the slots' factors instead of computing them
-        // again, and by default their gradients are computed again).
-        var description = TinyCircuits.Tiny(graph, LayerKind.CP, 4, 4, 1, 5, units: units, freeze: MixingFreeze.None);
+        // The CP backward pass runs fused (one pass over chunks of 64 images: the slots' gradients, each chunk's share
+        // of the weight gradient, the input gradient) or in two passes (the weight half over the folds, then the input
+        // half over the images, which computes the slots' gradients again per chunk unless the weight half keeps them);
+        // either way the weight gradient is summed per chunk of 64 images, then over the chunks in order. 150 images
+        // make chunks of 64, 64 and 22: on one thread all three, on three threads one each, in the input half ranges of
+        // 50. Every value must come out the same on any thread count and in every form (quad trees' 4-ary partitions
+        // rescale their slots; units 20 keep the slots' factors instead of computing them again, and by default run in
+        // two passes, their gradients computed again; quad trees on 5 × 5 pad folds).
+        var description = TinyCircuits.Tiny(graph, LayerKind.CP, size, size, 1, 5, units: units, freeze: MixingFreeze.None);
         using var circuit = new TensorizedCircuit(description, seed: 8);
         var x = TinyCircuits.RandomImages(description, 150, seed: 9);
         int threads = torch.get_num_threads();
         var keep = Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients;
+        var fuse = Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward;
         try
         {
             torch.set_num_threads(1);
-            Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = false;
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = true;
             var one = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             torch.set_num_threads(3);
             var several = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = false;
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = false;
+            var twoPasses = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            torch.set_num_threads(1);
+            var twoPassesOne = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = true;
             var kept = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.KernelName == "native"), "a native CP layer ran");
             AssertIdentical(one, several);
+            AssertIdentical(one, twoPasses);
+            AssertIdentical(one, twoPassesOne);
             AssertIdentical(one, kept);
             var reference = Pass(circuit, x, LayerKernelPreference.Managed, Semiring.ScaledLinear);
             for (int p = 0; p < one.DataGradients.Length; p++)
@@ -800,6 +812,7 @@ public sealed class NativeKernelTests
         {
             torch.set_num_threads(threads);
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = keep;
+            Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = fuse;
         }
     }
 
