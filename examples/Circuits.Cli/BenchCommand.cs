@@ -37,7 +37,7 @@ internal static class BenchCommand
         };
         var compareVariant = new Option<string?>("--compare-variant")
         {
-            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there) slot-gradients (the scaled-linear CP backward pass in two passes, its slot gradients kept between its weight and input halves vs computed again in the input half) or fused-backward (the scaled-linear CP backward pass in two passes, its weight half over the folds then its input half over the images, vs one pass over chunks of images)",
+            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there) slot-gradients (the scaled-linear CP backward pass in two passes, its slot gradients kept between its weight and input halves vs computed again in the input half) fused-backward (the scaled-linear CP backward pass in two passes, its weight half over the folds then its input half over the images, vs one pass over chunks of images) or kernel-threads (the native kernels' ranges run through Parallel.For on the thread pool vs on the engine's own workers, which spin between calls)",
         };
         var images = new Option<string>("--images")
         {
@@ -179,7 +179,8 @@ internal static class BenchCommand
         "slot-gradients" => [new("CP slot gradients kept", () => (CpScaledFunction.FuseBackward, CpScaledFunction.KeepSlotGradients) = (false, true)),
             new("CP slot gradients recomputed", () => (CpScaledFunction.FuseBackward, CpScaledFunction.KeepSlotGradients) = (false, false))],
         "fused-backward" => [new("CP backward in two passes", () => CpScaledFunction.FuseBackward = false), new("CP backward fused", () => CpScaledFunction.FuseBackward = true)],
-        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors, slot-gradients or fused-backward."),
+        "kernel-threads" => [new("kernel ranges on the thread pool", () => KernelWorkers.Use = false), new("kernel ranges on spinning workers", () => KernelWorkers.Use = true)],
+        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward or kernel-threads."),
     };
 
     /// <param name="settings">Per variant, the native setting switched on before each of its passes (null: the process's).</param>
@@ -189,7 +190,7 @@ internal static class BenchCommand
         int widthBefore = CircuitsNative.VectorWidth;
         bool fuseBefore = TensorizedCircuit.FuseScaledInput;
         bool? recomputeBefore = CpScaledFunction.RecomputeFactors, keepBefore = CpScaledFunction.KeepSlotGradients,
-            fuseBackwardBefore = CpScaledFunction.FuseBackward;
+            fuseBackwardBefore = CpScaledFunction.FuseBackward, workersBefore = KernelWorkers.Use;
         void Prepare(int p) => settings?[p].Select();
         var circuits = variants.Select(v =>
         {
@@ -263,6 +264,7 @@ internal static class BenchCommand
                 CpScaledFunction.RecomputeFactors = recomputeBefore;
                 CpScaledFunction.KeepSlotGradients = keepBefore;
                 CpScaledFunction.FuseBackward = fuseBackwardBefore;
+                KernelWorkers.Use = workersBefore;
             }
             foreach (var step in trainingSteps) step.Dispose();
             foreach (var circuit in circuits) circuit.Dispose();

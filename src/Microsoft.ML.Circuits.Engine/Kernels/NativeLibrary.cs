@@ -196,7 +196,8 @@ internal static class CircuitsNative
     static extern IntPtr THSTensor_data(IntPtr handle);
 
     /// <summary>
-    /// Runs <paramref name="body"/> over [0, count) split into at most the intra-op thread count of ranges. A call that
+    /// Runs <paramref name="body"/> over [0, count) split into at most the intra-op thread count of ranges, on the calling
+    /// thread and <see cref="KernelWorkers"/> (or the thread pool, when those are busy with another call). A call that
     /// fails returns a nonzero code: <paramref name="failure"/> may turn it into the exception to throw; otherwise (and
     /// for −1, arguments the kernel rejected) it is a bug in the engine's call.
     /// </summary>
@@ -205,6 +206,7 @@ internal static class CircuitsNative
         int parts = (int)Math.Max(1, Math.Min(count, TorchSharp.torch.get_num_threads()));
         int code = 0;
         if (parts == 1) code = body(0, count);
+        else if ((KernelWorkers.Use ?? true) && KernelWorkers.TryRun(count, parts, body, out code)) { }
         else
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
             {

@@ -62,12 +62,18 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
     /// about 100 MB per PD-CP K=16 step) to memory and reads them back or computes them, factors included, twice; the
     /// fused pass computes them once per chunk and never writes them, for ⌈B / 64⌉ partial weight gradients of
     /// F·H·K·O floats each, added up at the end. Measured in one process (<c>bench --compare-variant fused-backward</c>,
-    /// docs/benchmarks.md).
+    /// docs/benchmarks.md). The fused pass runs one chunk per thread at most, so only where the batch has at least as
+    /// many chunks as there are threads (<paramref name="batch"/>, <paramref name="threads"/>); with more threads the
+    /// two passes, which split folds and images across all of them, keep every core busy.
     /// </summary>
-    internal static bool FusesBackward(bool factorsSaved) => FuseBackward ?? !factorsSaved;
+    internal static bool FusesBackward(bool factorsSaved, long batch, int threads) =>
+        FuseBackward ?? (!factorsSaved && Chunks(batch) >= threads);
 
     /// <summary>Images per chunk of the weight gradient's sum (scaled_kernels.cpp's GradientChunk).</summary>
     const long GradientChunk = 64;
+
+    /// <summary>The chunks of <paramref name="batch"/> images the weight gradient is summed over.</summary>
+    static long Chunks(long batch) => (batch + GradientChunk - 1) / GradientChunk;
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
@@ -108,11 +114,11 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
                 pz = factorsSaved ? CircuitsNative.DataPointer(z) : IntPtr.Zero, pd = CircuitsNative.DataPointer(divisors),
                 pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask),
                 pgw = CircuitsNative.DataPointer(gwFolds);
-            if (FusesBackward(factorsSaved))
+            if (FusesBackward(factorsSaved, batch, torch.get_num_threads()))
             {
                 // One pass over the chunks of images, each chunk's share of the weight gradient apart; then their sum in
                 // chunk order, over ranges of the entries.
-                long chunks = (batch + GradientChunk - 1) / GradientChunk, entries = folds * arity * k * o;
+                long chunks = Chunks(batch), entries = folds * arity * k * o;
                 using var parts = torch.empty([chunks, folds, arity, k, o], ScalarType.Float32, w.device);
                 IntPtr pp = CircuitsNative.DataPointer(parts);
                 CircuitsNative.ForRanges(chunks, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_fused(

@@ -275,7 +275,7 @@ public sealed class CliTests
     {
         var bad = Run("bench", "--k", "2", "--compare-variant", "fastest");
         Assert.AreEqual(2, bad.ExitCode, bad.Error);
-        StringAssert.Contains(bad.Error, "expected avx512, fused-input, recompute-factors, slot-gradients or fused-backward");
+        StringAssert.Contains(bad.Error, "expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward or kernel-threads");
         Assert.IsFalse(bad.Output.Contains("pixels:"), "refused before any work");
         var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
         Assert.AreEqual(2, clash.ExitCode, clash.Error);
@@ -303,6 +303,11 @@ public sealed class CliTests
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "| native (CP backward in two passes) | scaled-linear |");
         StringAssert.Contains(output, "| native (CP backward fused) | scaled-linear |");
+        (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",
+            "--warmup", "0", "--threads", "2", "--compare-variant", "kernel-threads");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "| native (kernel ranges on the thread pool) | scaled-linear |");
+        StringAssert.Contains(output, "| native (kernel ranges on spinning workers) | scaled-linear |");
     }
 
     [TestMethod]

@@ -799,7 +799,11 @@ public sealed class NativeKernelTests
             var twoPassesOne = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = true;
             var kept = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            torch.set_num_threads(3);
+            Microsoft.ML.Circuits.Kernels.KernelWorkers.Use = false;   // the ranges through Parallel.For
+            var pool = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
             Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.KernelName == "native"), "a native CP layer ran");
+            AssertIdentical(one, pool);
             AssertIdentical(one, several);
             AssertIdentical(one, twoPasses);
             AssertIdentical(one, twoPassesOne);
@@ -813,6 +817,7 @@ public sealed class NativeKernelTests
             torch.set_num_threads(threads);
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = keep;
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = fuse;
+            Microsoft.ML.Circuits.Kernels.KernelWorkers.Use = null;
         }
     }
 
