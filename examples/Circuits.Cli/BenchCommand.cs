@@ -37,7 +37,7 @@ internal static class BenchCommand
         };
         var compareVariant = new Option<string?>("--compare-variant")
         {
-            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F) fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there) slot-gradients (the scaled-linear CP backward pass in two passes, its slot gradients kept between its weight and input halves vs computed again in the input half) fused-backward (the scaled-linear CP backward pass in two passes, its weight half over the folds then its input half over the images, vs one pass over chunks of images) or kernel-threads (the native kernels' ranges run through Parallel.For on the thread pool vs on the engine's own workers, which spin between calls)",
+            Description = "Time the native kernels without and with one of their variants back to back in one run and print the ratio: avx512 (the GEMM, exp and log on 8-float AVX2 vs 16-float AVX-512 vectors; needs a CPU with AVX-512F), fused-input (the input layer and the scaled-linear conversion in steps vs in one kernel), recompute-factors (the scaled-linear CP kernels' slot factors saved for the backward pass vs computed again there), slot-gradients (the scaled-linear CP backward pass in two passes, its slot gradients kept between its weight and input halves vs computed again in the input half), fused-backward (the scaled-linear CP backward pass in two passes, its weight half over the folds then its input half over the images, vs one pass over chunks of images), kernel-threads (the native kernels' ranges run through Parallel.For on the thread pool vs on the engine's own workers, which spin between calls) or deferred-gradients (the gradients of CP outputs that one mixing layer reads written by the mixing layer into a buffer vs computed by the CP layer where it uses them)",
         };
         var images = new Option<string>("--images")
         {
@@ -180,7 +180,8 @@ internal static class BenchCommand
             new("CP slot gradients recomputed", () => (CpScaledFunction.FuseBackward, CpScaledFunction.KeepSlotGradients) = (false, false))],
         "fused-backward" => [new("CP backward in two passes", () => CpScaledFunction.FuseBackward = false), new("CP backward fused", () => CpScaledFunction.FuseBackward = true)],
         "kernel-threads" => [new("kernel ranges on the thread pool", () => KernelWorkers.Use = false), new("kernel ranges on spinning workers", () => KernelWorkers.Use = true)],
-        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward or kernel-threads."),
+        "deferred-gradients" => [new("mixing gradients written", () => DeferredGradient.Defer = false), new("mixing gradients deferred", () => DeferredGradient.Defer = true)],
+        _ => throw new ArgumentException($"--compare-variant {name} is not allowed; expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward, kernel-threads or deferred-gradients."),
     };
 
     /// <param name="settings">Per variant, the native setting switched on before each of its passes (null: the process's).</param>
@@ -190,7 +191,7 @@ internal static class BenchCommand
         int widthBefore = CircuitsNative.VectorWidth;
         bool fuseBefore = TensorizedCircuit.FuseScaledInput;
         bool? recomputeBefore = CpScaledFunction.RecomputeFactors, keepBefore = CpScaledFunction.KeepSlotGradients,
-            fuseBackwardBefore = CpScaledFunction.FuseBackward, workersBefore = KernelWorkers.Use;
+            fuseBackwardBefore = CpScaledFunction.FuseBackward, workersBefore = KernelWorkers.Use, deferBefore = DeferredGradient.Defer;
         void Prepare(int p) => settings?[p].Select();
         var circuits = variants.Select(v =>
         {
@@ -265,6 +266,7 @@ internal static class BenchCommand
                 CpScaledFunction.KeepSlotGradients = keepBefore;
                 CpScaledFunction.FuseBackward = fuseBackwardBefore;
                 KernelWorkers.Use = workersBefore;
+                DeferredGradient.Defer = deferBefore;
             }
             foreach (var step in trainingSteps) step.Dispose();
             foreach (var circuit in circuits) circuit.Dispose();

@@ -33,7 +33,7 @@ using namespace circuits;
 extern "C" {
 
 /// Version of this ABI; the managed side refuses a library with another version.
-CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 13; }
+CIRCUITS_EXPORT int32_t circuits_native_abi_version() { return 14; }
 
 /// Forward for the folds [foldBegin, foldEnd): y (F, B, O); when z and e are not null, also the linear sums
 /// z (F, H, B, O) and the shifted exponentials e (F, H, B, K) that the backward pass reads (then it needs neither x

@@ -113,14 +113,28 @@ struct CpSlots {
     const float* z;
     const float* divisors;
     const float* maxima;
+    int64_t folds;
+    const float* const* mixing;   // the output's gradient deferred by the mixing layer that reads it, or null (below)
 };
+
+// The gradient of a CP layer's output row f when the one mixing slot that reads it left it to this layer (the engine's
+// deferred gradient, Kernels/DeferredGradient.cs): computed here as circuits_mixing_scaled_backward_input would have
+// written it into a zeroed buffer, the same operations, so the same bits — the mixing output's gradient over its
+// divisor, times the slot's factor, times the slot's weights. mixing holds 4·F pointers: per output row f, the mixing
+// fold's gradient block (B, O + 1) at [f], its divisors (B) at [F + f], the slot's factors (B) at [2F + f] and its
+// weights (O) at [3F + f]. out: O floats; scaled: O floats of scratch.
+inline void DeferredGradientRow(const float* const* mixing, int64_t folds, int64_t f, int64_t image, int64_t o, float* scaled,
+                                float* out) {
+    ScaledQuotient(mixing[f] + image * (o + 1), mixing[folds + f][image], mixing[2 * folds + f][image], scaled, o);
+    MultiplyFromZero(mixing[3 * folds + f], scaled, out, o);
+}
 
 // Scratch for SlotGradients over up to n images: gp (n·O), the slots' gradients (H·n·O, unless the caller gives the
 // memory they go to) and, when the factors are computed again, the factors (H·n·O).
 struct SlotGradientScratch {
-    std::vector<float> gp, t, factors;
+    std::vector<float> gp, t, factors, deferred;
     SlotGradientScratch(int64_t arity, int64_t n, int64_t o, bool recompute, bool gradients)
-        : gp(n * o), t(gradients ? arity * n * o : 0), factors(recompute ? arity * n * o : 0) {}
+        : gp(n * o), t(gradients ? arity * n * o : 0), factors(recompute ? arity * n * o : 0), deferred(2 * o) {}
 };
 
 // The gradients of fold f's slot GEMM outputs for the images [b0, b0 + n): t_h = g / maxima times the product of the
@@ -150,8 +164,14 @@ inline const float* SlotGradients(const CpSlots& c, int64_t f, int64_t b0, int64
         stride = n * o;
     }
     float* gp = scratch.gp.data();
-    for (int64_t b = 0; b < n; b++)
-        ScaledQuotient(c.g + (f * batch + b0 + b) * (o + 1), c.maxima[f * batch + b0 + b], 1.0f, gp + b * o, o);
+    for (int64_t b = 0; b < n; b++) {
+        const float* gRow = c.g + (f * batch + b0 + b) * (o + 1);
+        if (c.mixing != nullptr) {
+            DeferredGradientRow(c.mixing, c.folds, f, b0 + b, o, scratch.deferred.data(), scratch.deferred.data() + o);
+            gRow = scratch.deferred.data() + o;
+        }
+        ScaledQuotient(gRow, c.maxima[f * batch + b0 + b], 1.0f, gp + b * o, o);
+    }
     for (int64_t h = 0; h < arity; h++) {
         int64_t slot = f * arity + h;
         if (Padded(c.mask, slot)) continue;
@@ -241,13 +261,13 @@ int32_t circuits_cp_scaled_forward(const float* const* rows, int64_t batch, int6
 CIRCUITS_EXPORT
 int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t batch, int64_t k, const uint8_t* mask, const float* w,
                                            int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o, const float* g,
-                                           const float* z, const float* divisors, const float* maxima, float* t, float* gw,
-                                           int64_t foldBegin, int64_t foldEnd) {
+                                           const float* z, const float* divisors, const float* maxima, const float* const* mixing,
+                                           float* t, float* gw, int64_t foldBegin, int64_t foldEnd) {
     FlushSubnormals flush;
     if (foldBegin < 0 || foldEnd > folds || k <= 0 || o <= 0) return -1;
     int64_t width = k + 1;
     SlotGradientScratch scratch(arity, batch, o, z == nullptr, t == nullptr);
-    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima, folds, mixing};
     std::vector<float> part(k * o);
     for (int64_t f = foldBegin; f < foldEnd; f++) {
         const float* ts = SlotGradients(slots, f, 0, batch, scratch, t != nullptr ? t + f * arity * batch * o : nullptr);
@@ -279,14 +299,14 @@ int32_t circuits_cp_scaled_backward_weight(const float* const* rows, int64_t bat
 CIRCUITS_EXPORT
 int32_t circuits_cp_scaled_backward_fused(const float* const* rows, int64_t batch, int64_t k, float* const* grads, const uint8_t* mask,
                                           const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
-                                          const float* g, const float* z, const float* divisors, const float* maxima, float* parts,
-                                          int64_t chunkBegin, int64_t chunkEnd) {
+                                          const float* g, const float* z, const float* divisors, const float* maxima,
+                                          const float* const* mixing, float* parts, int64_t chunkBegin, int64_t chunkEnd) {
     FlushSubnormals flush;
     if (chunkBegin < 0 || chunkEnd > GradientChunks(batch) || k <= 0 || o <= 0) return -1;
     int64_t width = k + 1;
     std::vector<float> wt(arity * k * o);
     SlotGradientScratch scratch(arity, std::min(GradientChunk, batch), o, z == nullptr, true);
-    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima, folds, mixing};
     for (int64_t f = 0; f < folds; f++) {
         for (int64_t h = 0; h < arity; h++)
             if (!Padded(mask, f * arity + h)) Transpose(w + f * wFold + h * wSlot, wt.data() + h * k * o, k, o);
@@ -327,8 +347,8 @@ int32_t circuits_sum_chunks(const float* parts, int64_t chunks, int64_t n, float
 CIRCUITS_EXPORT
 int32_t circuits_cp_scaled_backward_input(const float* const* rows, int64_t batch, int64_t k, float* const* grads, const uint8_t* mask,
                                           const float* w, int64_t wFold, int64_t wSlot, int64_t folds, int64_t arity, int64_t o,
-                                          const float* g, const float* z, const float* divisors, const float* maxima, const float* t,
-                                          int64_t batchBegin, int64_t batchEnd) {
+                                          const float* g, const float* z, const float* divisors, const float* maxima,
+                                          const float* const* mixing, const float* t, int64_t batchBegin, int64_t batchEnd) {
     FlushSubnormals flush;
     if (batchBegin < 0 || batchEnd > batch || k <= 0 || o <= 0) return -1;
     constexpr int64_t Chunk = 64;   // images per chunk: the chunk's slot gradients stay in the core's cache
@@ -338,7 +358,7 @@ int32_t circuits_cp_scaled_backward_input(const float* const* rows, int64_t batc
     int64_t chunk = t != nullptr ? std::max<int64_t>(batchEnd - batchBegin, 1) : Chunk;
     // No scratch when t is given.
     SlotGradientScratch scratch(arity, t != nullptr ? 0 : std::min(chunk, batchEnd - batchBegin), o, z == nullptr, t == nullptr);
-    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima};
+    CpSlots slots{rows, batch, k, mask, w, wFold, wSlot, arity, o, g, z, divisors, maxima, folds, mixing};
     for (int64_t f = 0; f < folds; f++) {
         for (int64_t h = 0; h < arity; h++)
             if (!Padded(mask, f * arity + h)) Transpose(w + f * wFold + h * wSlot, wt.data() + h * k * o, k, o);
@@ -478,7 +498,7 @@ int32_t circuits_mixing_scaled_backward_input(float* const* grads, int64_t batch
     for (int64_t f = 0; f < folds; f++)
         for (int64_t h = 0; h < arity; h++) {
             int64_t slot = f * arity + h;
-            if (Padded(mask, slot)) continue;
+            if (Padded(mask, slot) || grads[slot] == nullptr) continue;   // null: the gradient is deferred to its source's layer
             const float* ws = w + slot * k;
             for (int64_t b = batchBegin; b < batchEnd; b++) {
                 ScaledQuotient(g + (f * batch + b) * width, maxima[f * batch + b], factors[slot * batch + b], scaled.data(), k);

@@ -204,6 +204,13 @@ inline void MultiplyAdd(const float* a, const float* b, float* acc, int64_t n) {
     for (; i < n; i++) acc[i] += a[i] * b[i];
 }
 
+// out[i] = 0 + a[i]·b[i]: what MultiplyAdd leaves in a zeroed out, bit for bit (the product rounded once, −0 made +0).
+inline void MultiplyFromZero(const float* a, const float* b, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) Store(out + i, Splat(0.0f) + Load(a + i) * Load(b + i));
+    for (; i < n; i++) out[i] = 0.0f + a[i] * b[i];
+}
+
 // acc[i] += x[i].
 inline void AddInto(const float* x, float* acc, int64_t n) {
     int64_t i = 0;

@@ -38,6 +38,7 @@ internal abstract class NativeLayerKernel : ILayerKernel
         // Outputs that gradients flow back to are read through their shared gradient (created here, in the scope the
         // outputs live in); the rest, as contiguous tensors.
         var shared = sources.Select(s => torch.is_grad_enabled() && s.requires_grad ? SourceGradient.Of(s) : null).ToArray();
+        foreach (var g in shared) g?.Accumulator.AddReader();
         using var scope = NewDisposeScope();
         var inputs = sources.Select((s, i) => shared[i]?.Input ?? s.contiguous()).ToArray();
         var gradients = shared.Select(g => g?.Accumulator).ToArray();
@@ -70,7 +71,11 @@ internal abstract class NativeLayerKernel : ILayerKernel
 /// size, where each source's gradient goes (null: the source's own buffer, returned to autograd), and whether the folds
 /// share one set of weights (CP-XS).
 /// </summary>
-internal sealed record LayerCall(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients, bool SharedWeights = false);
+internal sealed record LayerCall(InnerLayer Layer, long Batch, GradientAccumulator?[] Gradients, bool SharedWeights = false)
+{
+    /// <summary>Where a reader of the layer's output may leave that output's gradient (scaled-linear CP layers; null otherwise).</summary>
+    public DeferredGradient? Output { get; init; }
+}
 
 /// <summary>
 /// What the native kernels' autograd functions share: whether a call must record a graph node, and the arguments of
@@ -197,17 +202,44 @@ internal static class SlotBlocks
         var bases = tensors.Select(CircuitsNative.DataPointer).ToArray();
         var pointers = new IntPtr[slots.Length];
         for (int s = 0; s < slots.Length; s++)
-            if (slots[s].Source >= 0) pointers[s] = bases[slots[s].Source] + (nint)(slots[s].Row * block * sizeof(float));
+            if (slots[s].Source >= 0 && bases[slots[s].Source] != IntPtr.Zero)   // zero also for a source given as null
+                pointers[s] = bases[slots[s].Source] + (nint)(slots[s].Row * block * sizeof(float));
         return pointers;
+    }
+
+    /// <summary>
+    /// For each row of <paramref name="layer"/>'s source <paramref name="source"/>, the one slot that reads it; null unless
+    /// every row of that source is read by exactly one slot.
+    /// </summary>
+    public static long[]? ReadersOf(InnerLayer layer, int source) => Readers.GetValue(layer, AllReaders)[source];
+
+    /// <summary>Per layer and source: <see cref="ReadersOf"/>.</summary>
+    static readonly ConditionalWeakTable<InnerLayer, long[]?[]> Readers = new();
+
+    static long[]?[] AllReaders(InnerLayer layer)
+    {
+        var sourceRows = layer.Spec.Plan.SourceFolds;
+        var readers = sourceRows.Select(rows => Enumerable.Repeat(-1L, rows).ToArray()).ToArray();
+        var once = sourceRows.Select(_ => true).ToArray();
+        var slots = Slots.GetValue(layer, Map);
+        for (int slot = 0; slot < slots.Length; slot++)
+        {
+            var (source, row) = slots[slot];
+            if (source < 0) continue;
+            if (readers[source][row] >= 0) once[source] = false;
+            readers[source][row] = slot;
+        }
+        return [.. readers.Select((r, s) => once[s] && r.All(slot => slot >= 0) ? r : null)];
     }
 
     /// <summary>
     /// The buffers the backward pass adds the sources' gradients into: each source's shared buffer, or for a source
     /// that takes no gradient a zero-filled scratch tensor (rows, B, <paramref name="width"/>: K, or K + 1 on
-    /// scaled-linear values).
+    /// scaled-linear values); null for the sources <paramref name="skip"/> marks (their gradients are deferred).
     /// </summary>
-    public static Tensor[] GradientBuffers(InnerLayer layer, GradientAccumulator?[] gradients, long batch, Device device, long width) =>
-        [.. layer.Spec.Plan.SourceFolds.Select((rows, s) =>
+    public static Tensor[] GradientBuffers(InnerLayer layer, GradientAccumulator?[] gradients, long batch, Device device, long width,
+        bool[]? skip = null) =>
+        [.. layer.Spec.Plan.SourceFolds.Select((rows, s) => skip?[s] == true ? null! :
             gradients[s]?.Buffer() ?? torch.zeros([rows, batch, width], ScalarType.Float32, device))];
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Circuits.Kernels;
 internal static class CircuitsNative
 {
     const string Library = "CircuitsNative";
-    const int AbiVersion = 13;
+    const int AbiVersion = 14;
     static readonly Lazy<string?> problem = new(Load);
     static IntPtr handle;
 
@@ -134,18 +134,18 @@ internal static class CircuitsNative
 
     [DllImport(Library)]
     public static extern int circuits_cp_scaled_backward_weight(IntPtr[] rows, long batch, long k, IntPtr mask, IntPtr w, long wFold,
-        long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t, IntPtr gw,
-        long foldBegin, long foldEnd);
+        long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr[]? mixing, IntPtr t,
+        IntPtr gw, long foldBegin, long foldEnd);
 
     [DllImport(Library)]
     public static extern int circuits_cp_scaled_backward_input(IntPtr[] rows, long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w,
-        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr t,
-        long batchBegin, long batchEnd);
+        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr[]? mixing,
+        IntPtr t, long batchBegin, long batchEnd);
 
     [DllImport(Library)]
     public static extern int circuits_cp_scaled_backward_fused(IntPtr[] rows, long batch, long k, IntPtr[] grads, IntPtr mask, IntPtr w,
-        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr parts,
-        long chunkBegin, long chunkEnd);
+        long wFold, long wSlot, long folds, long arity, long o, IntPtr g, IntPtr z, IntPtr divisors, IntPtr maxima, IntPtr[]? mixing,
+        IntPtr parts, long chunkBegin, long chunkEnd);
 
     [DllImport(Library)]
     public static extern int circuits_sum_chunks(IntPtr parts, long chunks, long n, IntPtr output, long begin, long end);

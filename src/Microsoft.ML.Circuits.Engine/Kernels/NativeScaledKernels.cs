@@ -77,8 +77,11 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
 
     public static Tensor Apply(Tensor[] sources, Tensor w, InnerLayer layer, bool shared, GradientAccumulator?[] gradients)
     {
-        var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared);
-        return NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false, saveFactors: false).Y);
+        var shape = new LayerCall(layer, sources[0].shape[1], gradients, shared) { Output = new DeferredGradient() };
+        var y = NativeAutograd.Apply(w, shape, sources, apply, () => Run(sources, w, shape, save: false, saveFactors: false).Y);
+        // The reader of the output finds where it may leave the output's gradient (Kernels/DeferredGradient.cs).
+        if (y.requires_grad) DeferredGradient.Register(y, shape.Output!);
+        return y;
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -103,7 +106,15 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
             var sources = saved.Skip(4).ToArray();
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, o = layer.OutputUnits, batch = shape.Batch;
-            using var g = gradOutput.contiguous();
+            // The output's gradient: left by the mixing layer that reads it (computed row by row in the kernels; autograd
+            // passed a zero-strided placeholder), or as autograd passed it.
+            using var deferred = shape.Output?.Take();
+            bool placeholder = deferred is not null && gradOutput.stride().All(stride => stride == 0)
+                && System.Runtime.InteropServices.Marshal.ReadInt32(CircuitsNative.DataPointer(gradOutput)) == 0;   // one +0.0f
+            using var g = deferred is null ? gradOutput.contiguous() : placeholder ? null : gradOutput.contiguous().clone();
+            if (deferred is not null && !placeholder)
+                deferred.WriteInto(g!);   // a gradient from elsewhere arrived too: the mixing layer's rows added to it
+            IntPtr[]? mixing = placeholder ? deferred!.Addresses() : null;
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
             var gwFolds = torch.empty([folds, arity, k, o], ScalarType.Float32, w.device);
             bool factorsSaved = z.numel() > 0;   // an empty tensor when the backward pass computes them again
@@ -122,7 +133,7 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
                 using var parts = torch.empty([chunks, folds, arity, k, o], ScalarType.Float32, w.device);
                 IntPtr pp = CircuitsNative.DataPointer(parts);
                 CircuitsNative.ForRanges(chunks, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_fused(
-                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pp, begin, end));
+                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, mixing, pp, begin, end));
                 CircuitsNative.ForRanges(entries, (begin, end) => CircuitsNative.circuits_sum_chunks(pp, chunks, entries, pgw, begin, end));
             }
             else
@@ -132,12 +143,13 @@ internal sealed class CpScaledFunction : autograd.SingleTensorFunction<CpScaledF
                 IntPtr pt = CircuitsNative.DataPointer(t);
                 // When the weight half keeps t, the input half reads it: they run one after the other.
                 CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_weight(
-                    rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, pgw, begin, end));
+                    rows, batch, k, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, mixing, pt, pgw, begin, end));
                 CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_cp_scaled_backward_input(
-                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, pt, begin, end));
+                    rows, batch, k, grads, mask, pw, wFold, wSlot, folds, arity, o, pg, pz, pd, pm, mixing, pt, begin, end));
             }
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
+            GC.KeepAlive(deferred);
             return NativeAutograd.Gradients(CpFunction.FoldWeightGradients(gwFolds, shape.SharedWeights), shape.Gradients, sourceGrads);
         });
     }
@@ -202,7 +214,14 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
             var layer = shape.Layer;
             long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits, batch = shape.Batch;
             using var g = gradOutput.contiguous();
-            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1);
+            // A source whose only native reader is this layer, each of its rows read once, and whose producer can take
+            // it (a scaled-linear CP layer): its gradient is left to that layer (Kernels/DeferredGradient.cs) — no buffer,
+            // and its slots skipped here.
+            var leaveTo = shape.Gradients.Select((accumulator, s) =>
+                DeferredGradient.Defers(layer.Spec.Plan.SourceFolds[s]) && accumulator is { Target: { } target, Readers: 1 }
+                && SlotBlocks.ReadersOf(layer, s) is not null
+                    ? target : null).ToArray();
+            var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1, skip: leaveTo.Select(t => t is not null).ToArray());
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
             IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors),
@@ -217,6 +236,8 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
             }
             CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_input(
                 grads, batch, k, mask, pw, folds, arity, pg, pf, pm, begin, end));
+            for (int s = 0; s < leaveTo.Length; s++)
+                leaveTo[s]?.Leave(new DeferredGradient.Rows(layer, s, g.alias(), maxima.alias(), factors.alias(), w.alias(), batch));
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
             return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights

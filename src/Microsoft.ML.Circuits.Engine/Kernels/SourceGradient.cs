@@ -20,7 +20,7 @@ internal sealed class SourceGradient
 
     SourceGradient(Tensor source)
     {
-        Accumulator = new GradientAccumulator(source.shape, source.device);
+        Accumulator = new GradientAccumulator(source.shape, source.device) { Target = DeferredGradient.Of(source) };
         Input = SourceGradientFunction.Apply(source, Accumulator);
     }
 
@@ -55,7 +55,23 @@ internal sealed class SourceGradient
 /// </summary>
 internal sealed class GradientAccumulator(long[] shape, Device device)
 {
+    /// <summary>The output's device.</summary>
+    public Device Device => device;
+
     Tensor? buffer;
+    int readers;
+
+    /// <summary>Counts a native kernel that reads the output (each reader once per pass, in its forward pass).</summary>
+    public void AddReader() => Interlocked.Increment(ref readers);
+
+    /// <summary>Native kernels that read the output in its pass.</summary>
+    public int Readers => Volatile.Read(ref readers);
+
+    /// <summary>Where the output's only reader may leave the gradient to the layer that made it (null: nowhere).</summary>
+    public DeferredGradient? Target { get; init; }
+
+    /// <summary>The output's shape.</summary>
+    public long[] Shape => shape;
 
     /// <summary>The zero-initialised buffer the readers' backward passes add their gradients into (created by the first).</summary>
     public Tensor Buffer() => buffer ??= torch.zeros(shape, ScalarType.Float32, device);
@@ -93,9 +109,19 @@ internal sealed class SourceGradientFunction : autograd.SingleTensorFunction<Sou
         // Its native readers return no gradient (none arrives here): it runs without one.
         return NativeAutograd.Backward(Name, 2, null, () =>
         {
-            var shared = ((GradientAccumulator)ctx.get_data("gradient")).Take();
-            if (gradOutput is null || gradOutput.IsInvalid) return [shared!, null!];
-            return [shared is null ? gradOutput : shared.add_(gradOutput), null!];
+            var accumulator = (GradientAccumulator)ctx.get_data("gradient");
+            var shared = accumulator.Take();
+            bool arrives = gradOutput is not null && !gradOutput.IsInvalid;
+            if (accumulator.Target is { Pending: not null } deferred)
+            {
+                if (!arrives && !DeferredGradient.ForceMaterialize)
+                    // The producing layer computes the gradient itself: autograd gets a zero-strided placeholder.
+                    return [torch.zeros(1, ScalarType.Float32, accumulator.Device).expand(accumulator.Shape), null!];
+                shared ??= torch.zeros(accumulator.Shape, ScalarType.Float32, accumulator.Device);
+                deferred.Materialize(shared);
+            }
+            if (!arrives) return [shared!, null!];
+            return [shared is null ? gradOutput! : shared.add_(gradOutput!), null!];
         });
     }
 }

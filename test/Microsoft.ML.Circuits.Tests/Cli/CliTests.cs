@@ -275,7 +275,7 @@ public sealed class CliTests
     {
         var bad = Run("bench", "--k", "2", "--compare-variant", "fastest");
         Assert.AreEqual(2, bad.ExitCode, bad.Error);
-        StringAssert.Contains(bad.Error, "expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward or kernel-threads");
+        StringAssert.Contains(bad.Error, "expected avx512, fused-input, recompute-factors, slot-gradients, fused-backward, kernel-threads or deferred-gradients");
         Assert.IsFalse(bad.Output.Contains("pixels:"), "refused before any work");
         var clash = Run("bench", "--k", "2", "--compare-variant", "fused-input", "--kernel", "managed");
         Assert.AreEqual(2, clash.ExitCode, clash.Error);
@@ -295,6 +295,7 @@ public sealed class CliTests
             ("slot-gradients", "1", "CP slot gradients kept", "CP slot gradients recomputed"),
             ("fused-backward", "1", "CP backward in two passes", "CP backward fused"),
             ("kernel-threads", "2", "kernel ranges on the thread pool", "kernel ranges on spinning workers"),
+            ("deferred-gradients", "1", "mixing gradients written", "mixing gradients deferred"),
         })
         {
             (code, output, error) = Run("bench", "--rg", "QG", "--layer", "cp", "--image-size", "4x4", "--k", "2", "--batch-size", "8", "--steps", "1",

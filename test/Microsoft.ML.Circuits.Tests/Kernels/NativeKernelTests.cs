@@ -785,8 +785,10 @@ public sealed class NativeKernelTests
         int threads = torch.get_num_threads();
         var keep = Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients;
         var fuse = Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward;
+        int minimumRows = Microsoft.ML.Circuits.Kernels.DeferredGradient.MinimumRows;
         try
         {
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.MinimumRows = 1;   // these tiny circuits' sources are all small
             torch.set_num_threads(1);
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = true;
             var one = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
@@ -802,7 +804,25 @@ public sealed class NativeKernelTests
             torch.set_num_threads(3);
             Microsoft.ML.Circuits.Kernels.KernelWorkers.Use = false;   // the ranges through Parallel.For
             var pool = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.KernelWorkers.Use = null;
+            // The mixing layers' sources' gradients written by them instead of left to the CP layers, and left but then
+            // materialised by the output's gradient node.
+            long deferred = Microsoft.ML.Circuits.Kernels.DeferredGradient.Deferred;
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.Defer = false;
+            var written = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.Defer = null;
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.ForceMaterialize = true;
+            long materialized = Microsoft.ML.Circuits.Kernels.DeferredGradient.Materialized;
+            var materializedPass = Pass(circuit, x, LayerKernelPreference.Native, Semiring.ScaledLinear);
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.ForceMaterialize = false;
+            if (graph != RegionGraphKind.QuadTree)   // quad trees have no mixing layers
+            {
+                Assert.IsTrue(Microsoft.ML.Circuits.Kernels.DeferredGradient.Deferred > deferred, "a mixing layer left its source's gradient");
+                Assert.IsTrue(Microsoft.ML.Circuits.Kernels.DeferredGradient.Materialized > materialized, "a deferred gradient was materialised");
+            }
             Assert.IsTrue(circuit.Layers.Any(l => l is CpLayer && l.KernelName == "native"), "a native CP layer ran");
+            AssertIdentical(one, written);
+            AssertIdentical(one, materializedPass);
             AssertIdentical(one, pool);
             AssertIdentical(one, several);
             AssertIdentical(one, twoPasses);
@@ -818,6 +838,9 @@ public sealed class NativeKernelTests
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.KeepSlotGradients = keep;
             Microsoft.ML.Circuits.Kernels.CpScaledFunction.FuseBackward = fuse;
             Microsoft.ML.Circuits.Kernels.KernelWorkers.Use = null;
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.Defer = null;
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.ForceMaterialize = false;
+            Microsoft.ML.Circuits.Kernels.DeferredGradient.MinimumRows = minimumRows;
         }
     }
 
