@@ -33,10 +33,29 @@ internal static class ProcessTuning
     /// <summary>What was applied (for <c>bench</c> output): e.g. <c>malloc keep + OMP passive</c>, or <c>off</c>.</summary>
     public static string Applied { get; private set; } = "not applied";
 
+    /// <summary>
+    /// Whether threads of this process should wait passively rather than spin between calls: OpenMP's workers were told
+    /// to (<c>OMP_WAIT_POLICY=PASSIVE</c>, by this tuning on a busy machine or by the user). The native kernels' own
+    /// workers follow it (<see cref="Kernels.KernelWorkers"/>), so neither spins against other work.
+    /// </summary>
+    public static bool WaitsPassively { get; private set; }
+
 #pragma warning disable CA2255 // A module initializer is the one place that runs before any tensor is allocated.
     [ModuleInitializer]
 #pragma warning restore CA2255
     internal static void Apply()
+    {
+        try
+        {
+            Tune();
+        }
+        finally
+        {
+            WaitsPassively = Passive(NativeVariable("OMP_WAIT_POLICY"));
+        }
+    }
+
+    static void Tune()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -70,6 +89,21 @@ internal static class ProcessTuning
         {
         }
         Applied = parts.Count == 0 ? "none" : string.Join(", ", parts);
+    }
+
+    /// <summary>Whether an <c>OMP_WAIT_POLICY</c> value asks for passive waiting (case-insensitive, as libgomp reads it).</summary>
+    internal static bool Passive(string? policy) => string.Equals(policy?.Trim(), "PASSIVE", StringComparison.OrdinalIgnoreCase);
+
+    static string? NativeVariable(string name)
+    {
+        try
+        {
+            return Marshal.PtrToStringUTF8(getenv(name));
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return Environment.GetEnvironmentVariable(name);
+        }
     }
 
     /// <summary>

@@ -4,7 +4,8 @@ namespace Microsoft.ML.Circuits.Kernels;
 
 /// <summary>
 /// The threads <see cref="CircuitsNative.ForRanges"/> runs the native kernels' ranges on: a fork-join of the calling
-/// thread and persistent workers that, between calls, spin a short while before they sleep. A training step calls
+/// thread and persistent workers that, between calls, spin a short while before they sleep (not at all where the
+/// process waits passively, as OpenMP does on a machine busy at start-up). A training step calls
 /// ForRanges a few hundred times, each call a fraction of a millisecond; through <c>Parallel.For</c> the thread pool's
 /// worker often woke too late — the calling thread had finished its range and taken the other one too, running the
 /// call on one thread (16–30 % of the calls of a PD-CP K=16 step, docs/benchmarks.md) — or started tens of microseconds
@@ -25,8 +26,14 @@ internal static class KernelWorkers
     /// </summary>
     internal static bool? Use { get; set; }
 
-    /// <summary>How long an idle worker spins for the next call before it sleeps.</summary>
-    static readonly long SpinTicks = Stopwatch.Frequency / 5000;   // 0.2 ms
+    /// <summary>
+    /// How long an idle worker spins for the next call before it sleeps: 0.2 ms, or not at all where the process waits
+    /// passively (<see cref="ProcessTuning.WaitsPassively"/>: a machine busy at start-up, or <c>OMP_WAIT_POLICY=PASSIVE</c>).
+    /// </summary>
+    static readonly long SpinTicks = SpinFor(ProcessTuning.WaitsPassively);
+
+    /// <summary>The spin, in <see cref="Stopwatch"/> ticks, for a process that waits passively or not.</summary>
+    internal static long SpinFor(bool passive) => passive ? 0 : Stopwatch.Frequency / 5000;
 
     static readonly object Gate = new();
     static readonly List<Worker> Workers = [];

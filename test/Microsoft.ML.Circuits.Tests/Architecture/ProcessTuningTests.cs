@@ -26,6 +26,17 @@ public sealed class ProcessTuningTests
         Assert.IsTrue(policy is not null || spins is not null, "neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set in the native environment");
         if (ProcessTuning.Applied.Contains("OMP_WAIT_POLICY")) Assert.AreEqual("PASSIVE", policy);
         if (ProcessTuning.Applied.Contains("GOMP_SPINCOUNT")) Assert.AreEqual("10000", spins);
+        // The native kernels' workers wait as OpenMP's do.
+        Assert.AreEqual(ProcessTuning.Passive(policy), ProcessTuning.WaitsPassively);
+    }
+
+    [TestMethod]
+    public void TheKernelWorkersSpinOnlyWhereTheProcessDoesNotWaitPassively()
+    {
+        Assert.IsTrue(ProcessTuning.Passive("PASSIVE") && ProcessTuning.Passive("passive") && ProcessTuning.Passive(" Passive "));
+        Assert.IsFalse(ProcessTuning.Passive("ACTIVE") || ProcessTuning.Passive(null) || ProcessTuning.Passive(""));
+        Assert.AreEqual(0, Microsoft.ML.Circuits.Kernels.KernelWorkers.SpinFor(passive: true));
+        Assert.AreEqual(System.Diagnostics.Stopwatch.Frequency / 5000, Microsoft.ML.Circuits.Kernels.KernelWorkers.SpinFor(passive: false));
     }
 
     [TestMethod]
