@@ -108,7 +108,7 @@ internal sealed class DeferredGradient
             return addresses;
         }
 
-        /// <summary>The rows' gradients written into <paramref name="buffer"/> by the mixing kernel itself (the other slots skipped).</summary>
+        /// <summary>The rows' gradients added into <paramref name="buffer"/> by the mixing kernel itself (the other slots skipped).</summary>
         public void WriteInto(Tensor buffer)
         {
             long k = mixing.InputUnits;
@@ -116,12 +116,8 @@ internal sealed class DeferredGradient
             IntPtr pb = CircuitsNative.DataPointer(buffer);
             for (long row = 0; row < slotOfRow.Length; row++)
                 grads[slotOfRow[row]] = pb + (nint)(row * batch * (k + 1) * sizeof(float));
-            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors),
-                pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(mixing.PaddingMask);
-            CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_input(
-                grads, batch, k, mask, pw, mixing.Folds, mixing.Arity, pg, pf, pm, begin, end));
+            MixingScaledFunction.BackwardInput(mixing, grads, batch, w, g, factors, maxima);
             GC.KeepAlive(buffer);
-            GC.KeepAlive(this);
         }
 
         public void Dispose()

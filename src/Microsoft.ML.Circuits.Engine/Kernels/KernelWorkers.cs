@@ -35,7 +35,9 @@ internal static class KernelWorkers
     /// <summary>The spin, in <see cref="Stopwatch"/> ticks, for a process that waits passively or not.</summary>
     internal static long SpinFor(bool passive) => passive ? 0 : Stopwatch.Frequency / 5000;
 
-    static readonly object Gate = new();
+    /// <summary>1 while a call holds the workers. Not a lock: a Monitor would let a call made from inside a range on the
+    /// calling thread enter again and replace the running call.</summary>
+    static int busy;
     static readonly List<Worker> Workers = [];
 
     /// <summary>The latest call, published whole: a worker that wakes late and reads an earlier call finds its ranges claimed.</summary>
@@ -50,7 +52,7 @@ internal static class KernelWorkers
     public static bool TryRun(long n, int ranges, Func<long, long, int> run, out int result)
     {
         result = 0;
-        if (!Monitor.TryEnter(Gate)) return false;
+        if (Interlocked.CompareExchange(ref busy, 1, 0) != 0) return false;
         try
         {
             while (Workers.Count < ranges - 1) Workers.Add(new Worker());
@@ -67,7 +69,7 @@ internal static class KernelWorkers
         }
         finally
         {
-            Monitor.Exit(Gate);
+            Volatile.Write(ref busy, 0);
         }
     }
 

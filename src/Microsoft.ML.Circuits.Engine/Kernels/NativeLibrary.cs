@@ -206,8 +206,7 @@ internal static class CircuitsNative
         int parts = (int)Math.Max(1, Math.Min(count, TorchSharp.torch.get_num_threads()));
         int code = 0;
         if (parts == 1) code = body(0, count);
-        else if ((KernelWorkers.Use ?? true) && KernelWorkers.TryRun(count, parts, body, out code)) { }
-        else
+        else if (!((KernelWorkers.Use ?? true) && KernelWorkers.TryRun(count, parts, body, out code)))
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, p =>
             {
                 long begin = count * p / parts, end = count * (p + 1) / parts;

@@ -224,8 +224,8 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
             var sourceGrads = SlotBlocks.GradientBuffers(layer, shape.Gradients, batch, w.device, k + 1, skip: leaveTo.Select(t => t is not null).ToArray());
             var rows = SlotBlocks.Pointers(layer, sources, batch * (k + 1));
             var grads = SlotBlocks.Pointers(layer, sourceGrads, batch * (k + 1));
-            IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors),
-                pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask);
+            IntPtr pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors), pm = CircuitsNative.DataPointer(maxima),
+                mask = CircuitsNative.DataPointer(layer.PaddingMask);
             Tensor? gw = null;
             if (w.requires_grad)
             {
@@ -234,14 +234,30 @@ internal sealed class MixingScaledFunction : autograd.SingleTensorFunction<Mixin
                 CircuitsNative.ForRanges(folds, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_weight(
                     rows, batch, k, mask, folds, arity, pg, pf, pm, pgw, begin, end));
             }
-            CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_input(
-                grads, batch, k, mask, pw, folds, arity, pg, pf, pm, begin, end));
+            BackwardInput(layer, grads, batch, w, g, factors, maxima);
             for (int s = 0; s < leaveTo.Length; s++)
                 leaveTo[s]?.Leave(new DeferredGradient.Rows(layer, s, g.alias(), maxima.alias(), factors.alias(), w.alias(), batch));
             GC.KeepAlive(layer);
             GC.KeepAlive(sources);
             return NativeAutograd.Gradients(gw, shape.Gradients, sourceGrads);   // no weight gradient for frozen weights
         });
+    }
+
+    /// <summary>
+    /// dL/dx of the mixing <paramref name="layer"/>, added into the rows <paramref name="grads"/> gives per slot (zero: the
+    /// slot is skipped), from its output's gradient <paramref name="g"/> (F, B, K + 1), weights, factors and divisors.
+    /// </summary>
+    internal static void BackwardInput(InnerLayer layer, IntPtr[] grads, long batch, Tensor w, Tensor g, Tensor factors, Tensor maxima)
+    {
+        long folds = layer.Folds, arity = layer.Arity, k = layer.InputUnits;
+        IntPtr pw = CircuitsNative.DataPointer(w), pg = CircuitsNative.DataPointer(g), pf = CircuitsNative.DataPointer(factors),
+            pm = CircuitsNative.DataPointer(maxima), mask = CircuitsNative.DataPointer(layer.PaddingMask);
+        CircuitsNative.ForRanges(batch, (begin, end) => CircuitsNative.circuits_mixing_scaled_backward_input(
+            grads, batch, k, mask, pw, folds, arity, pg, pf, pm, begin, end));
+        GC.KeepAlive(w);
+        GC.KeepAlive(g);
+        GC.KeepAlive(factors);
+        GC.KeepAlive(maxima);
     }
 
     static (Tensor Y, Tensor? Factors, Tensor? Maxima) Run(Tensor[] sources, Tensor w, LayerCall shape, bool save)

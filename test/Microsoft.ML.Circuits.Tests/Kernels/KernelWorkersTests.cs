@@ -106,6 +106,33 @@ public sealed class KernelWorkersTests
     }
 
     [TestMethod]
+    [Timeout(60_000)]
+    public void ACallMadeInsideARangeRunsWithoutDisturbingTheCallAroundIt()
+    {
+        // The inner call finds the workers busy (even on the calling thread) and runs through Parallel.For; were it to
+        // wait for them instead, a worker's inner call would wait for the caller, which waits for that worker.
+        long[] sums = WithThreads(2, () =>
+        {
+            var totals = new long[3];
+            CircuitsNative.ForRanges(10, (begin, end) =>
+            {
+                Interlocked.Add(ref totals[0], end - begin);
+                CircuitsNative.ForRanges(6, (b, e) =>
+                {
+                    Interlocked.Add(ref totals[1], e - b);
+                    return 0;
+                });
+                Interlocked.Increment(ref totals[2]);
+                return 0;
+            });
+            return totals;
+        });
+        Assert.AreEqual(10, sums[0], "the outer call's ranges");
+        Assert.AreEqual(2, sums[2], "two outer ranges, each ran once");
+        Assert.AreEqual(12, sums[1], "each outer range ran the whole inner call");
+    }
+
+    [TestMethod]
     public void CallsFromSeveralThreadsAtOnceAllComplete()
     {
         // One call at a time has the workers; the others run through Parallel.For. Each call sums its own ranges.
